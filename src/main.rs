@@ -1,1 +1,42 @@
-fn main() {}
+//! The `pipemon` binary: parse, run, map errors to exit codes.
+//!
+//! Exit status: 0 success; 1 a check that ran and said no (eval below --min-score);
+//! 2 an error. A closed stdout (`pipemon alerts | head`) is not an error.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use pipemon::cli::Cli;
+use pipemon::error::{Hinted, Unsatisfied};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match pipemon::cmd::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(&err),
+    }
+}
+
+fn report(err: &anyhow::Error) -> ExitCode {
+    if err.chain().any(is_broken_pipe) {
+        return ExitCode::SUCCESS;
+    }
+    if let Some(u) = err.downcast_ref::<Unsatisfied>() {
+        eprintln!("{u}");
+        return ExitCode::from(1);
+    }
+    eprintln!("Error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("Caused by: {cause}");
+    }
+    if let Some(h) = err.chain().find_map(|c| c.downcast_ref::<Hinted>()) {
+        eprintln!("hint: {}", h.hint);
+    }
+    ExitCode::from(2)
+}
+
+fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}

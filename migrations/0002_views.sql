@@ -1,0 +1,1 @@
+-- Readable views (filled in by the foundation work).

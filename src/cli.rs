@@ -1,0 +1,270 @@
+//! Command-line surface: clap derive types only.
+//!
+//! Everything here is raw user input. `main` turns it into validated settings right
+//! away; nothing below `cmd::*::run` sees an unparsed flag.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// pipemon: pipeline execution events in, run health, anomalies and routed alerts out,
+/// all kept in one SQLite file.
+#[derive(Debug, Parser)]
+#[command(name = "pipemon", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// The SQLite database; created and migrated on first use.
+    #[arg(long, global = true, env = "PIPEMON_DB", default_value = "pipemon.db")]
+    pub db: PathBuf,
+
+    /// The configuration file (TOML). Missing file: built-in defaults.
+    #[arg(long, global = true, env = "PIPEMON_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Output format for commands that print data.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Take-home compatibility: import this file, then answer `--query`.
+    #[arg(long, value_name = "FILE", requires = "query")]
+    pub data_file: Option<PathBuf>,
+
+    /// Take-home compatibility: the query to answer after `--data-file`.
+    #[arg(long, value_name = "NAME")]
+    pub query: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import execution events (JSON Lines, .gz, or - for stdin).
+    Import(ImportArgs),
+    /// List rejected input lines with their reason and raw text.
+    Rejected(RejectedArgs),
+    /// Answer a named query: pipeline_health, team_health, runs, failures, execution_patterns.
+    Query(QueryArgs),
+    /// Detect conditions, open/update/resolve alerts, then notify (run from cron).
+    Evaluate(EvaluateArgs),
+    /// List alerts (firing by default), or `alerts show ID`.
+    Alerts(AlertsArgs),
+    /// Acknowledge an alert: no repeat notifications until it resolves.
+    Ack(AckArgs),
+    /// Manage silences.
+    Silence(SilenceArgs),
+    /// Send due notifications from the outbox.
+    Notify(NotifyArgs),
+    /// Show the notification outbox.
+    Notifications(NotificationsArgs),
+    /// Check or print the configuration.
+    Config(ConfigArgs),
+    /// Generate synthetic events with injected incidents and their ground truth.
+    Generate(GenerateArgs),
+    /// Score pipemon against generated data with ground truth (the take-home's 6 checks).
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// Decide per line: an object with `eventType`/`job`/`run` is OpenLineage.
+    Auto,
+    Native,
+    Openlineage,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files to import: .jsonl, .jsonl.gz, or - for standard input.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Stop at the first bad line and leave the database exactly as it was.
+    #[arg(long)]
+    pub strict: bool,
+    /// Force the input format instead of detecting it per line.
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub input_format: InputFormat,
+    /// Never draw a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RejectedArgs {
+    /// Only this reason code.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// At most this many rows (newest first).
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// pipeline_health, team_health, runs, failures or execution_patterns.
+    pub name: String,
+    #[arg(long)]
+    pub pipeline: Option<String>,
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Only runs that started at or after this time (RFC 3339 or epoch ms).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many rows.
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The evaluation time: RFC 3339, `now` (wall clock) or `data-end` (latest event time).
+    #[arg(long, default_value = "now")]
+    pub now: String,
+    /// Forget all alerts and re-derive them from the events.
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Do not send notifications after evaluating.
+    #[arg(long)]
+    pub no_notify: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    #[command(subcommand)]
+    pub action: Option<AlertsAction>,
+    /// Every alert, firing and resolved.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, value_parser = ["firing", "resolved"])]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub team: Option<String>,
+    #[arg(long)]
+    pub severity: Option<String>,
+    #[arg(long)]
+    pub pipeline: Option<String>,
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsAction {
+    /// One alert with its evidence.
+    Show { id: i64 },
+}
+
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    pub id: i64,
+    #[arg(long)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SilenceArgs {
+    #[command(subcommand)]
+    pub action: SilenceAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SilenceAction {
+    /// Add a silence: every --match must hold (label=value, !=, =~, !~).
+    Add {
+        #[arg(long = "match", required = true)]
+        matchers: Vec<String>,
+        /// How long, e.g. 2h, 30m, 1d.
+        #[arg(long, conflicts_with = "until")]
+        duration: Option<String>,
+        /// Start time (default: now).
+        #[arg(long)]
+        starts: Option<String>,
+        /// End time (instead of --duration).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[arg(long)]
+        author: Option<String>,
+    },
+    /// List silences (active and pending; --all for expired too).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// End a silence now.
+    Expire { id: i64 },
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// Treat this as the current time (RFC 3339); default wall clock.
+    #[arg(long)]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NotificationsArgs {
+    #[arg(long, value_parser = ["pending", "sent", "failed"])]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate the configuration file and report every problem.
+    Check,
+    /// Print a complete, commented example configuration.
+    Example,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[arg(long, default_value_t = 60)]
+    pub pipelines: u32,
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory; receives events.jsonl (or .jsonl.gz) and truth.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub gzip: bool,
+    /// First day of the data (RFC 3339 date or time); default 2026-10-01.
+    #[arg(long)]
+    pub start: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A directory made by `generate` (events.jsonl[.gz] + truth.json).
+    #[arg(long, conflicts_with_all = ["pipelines", "days", "seed"])]
+    pub data: Option<PathBuf>,
+    #[arg(long)]
+    pub pipelines: Option<u32>,
+    #[arg(long)]
+    pub days: Option<u32>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Small data; speed checks are reported but not judged.
+    #[arg(long)]
+    pub quick: bool,
+    /// Exit non-zero when the score is below this.
+    #[arg(long, default_value_t = 6)]
+    pub min_score: u32,
+}

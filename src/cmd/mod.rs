@@ -1,0 +1,69 @@
+//! One module per subcommand: each has a `run` taking the validated context and its
+//! own arguments. Dispatch lives here so `main` stays a few lines long.
+
+pub mod ack;
+pub mod alerts;
+pub mod config;
+pub mod eval;
+pub mod evaluate;
+pub mod generate;
+pub mod import;
+pub mod notifications;
+pub mod notify;
+pub mod query;
+pub mod rejected;
+pub mod silence;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, Format};
+use crate::store::Store;
+
+/// What every command may need, validated once.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub db: PathBuf,
+    /// Explicit `--config`/`$PIPEMON_CONFIG`; None means `./pipemon.toml` if present.
+    pub config: Option<PathBuf>,
+    pub format: Format,
+}
+
+impl Context {
+    pub fn open_store(&self) -> Result<Store> {
+        Store::open(&self.db)
+    }
+}
+
+/// Runs the command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let ctx = Context {
+        db: cli.db.clone(),
+        config: cli.config.clone(),
+        format: cli.format,
+    };
+    if let Some(file) = &cli.data_file {
+        let query = cli.query.as_deref().unwrap_or("pipeline_health");
+        return query::run_take_home(&ctx, file, query);
+    }
+    match &cli.command {
+        Some(Command::Import(a)) => import::run(&ctx, a),
+        Some(Command::Rejected(a)) => rejected::run(&ctx, a),
+        Some(Command::Query(a)) => query::run(&ctx, a),
+        Some(Command::Evaluate(a)) => evaluate::run(&ctx, a),
+        Some(Command::Alerts(a)) => alerts::run(&ctx, a),
+        Some(Command::Ack(a)) => ack::run(&ctx, a),
+        Some(Command::Silence(a)) => silence::run(&ctx, a),
+        Some(Command::Notify(a)) => notify::run(&ctx, a),
+        Some(Command::Notifications(a)) => notifications::run(&ctx, a),
+        Some(Command::Config(a)) => config::run(&ctx, a),
+        Some(Command::Generate(a)) => generate::run(&ctx, a),
+        Some(Command::Eval(a)) => eval::run(&ctx, a),
+        None => Err(crate::error::hinted(
+            "no command given",
+            "try `pipemon import FILE`, `pipemon evaluate`, `pipemon query pipeline_health`, or `pipemon --help`",
+        )
+        .into()),
+    }
+}

@@ -1,0 +1,1 @@
+//! Batched event import (in progress).
