@@ -50,7 +50,10 @@ CREATE TABLE events (
 CREATE TABLE run_state (
     pipeline_id      TEXT    NOT NULL,
     run_id           TEXT    NOT NULL,
-    first_event_at   INTEGER NOT NULL,
+    -- Earliest state-changing event. NULL while the run has only OpenLineage OTHER
+    -- events (facets without state): such a row is not yet a run, and every reader
+    -- of run_state (the `runs` view, the detectors) skips it.
+    first_event_at   INTEGER,
     last_event_at    INTEGER NOT NULL,
     started_at       INTEGER,
     scheduled_at     INTEGER,

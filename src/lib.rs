@@ -9,6 +9,7 @@
 pub mod alert;
 pub mod cli;
 pub mod cmd;
+pub mod config;
 pub mod detect;
 pub mod error;
 pub mod eval;
