@@ -1,0 +1,252 @@
+//! OpenLineage input, end to end with the real OpenLineage Python client.
+//!
+//! `tests/openlineage/emit_history.py` writes a known 14-day history through the client's
+//! `FileTransport(append=True)`; these tests read exactly what the client wrote. The
+//! expected values below are written out by hand from the scenario in that script's
+//! docstring, not computed by pipemon.
+//!
+//! The interpreter is `$PIPEMON_TEST_PYTHON`, else `<repo>/.venv/bin/python`, with the
+//! pinned `tests/openlineage/requirements.txt` installed. Without it the tests fail and
+//! say how to install it: a missing client must not pass silently.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pipemon::cli::InputFormat;
+use pipemon::ingest::parse_line;
+use pipemon::model::{Event, Status};
+use serde_json::Value;
+
+const LOAD: &str = "airflow/orders_daily.load";
+const DAG: &str = "airflow/orders_daily";
+const BILLING: &str = "airflow/billing_daily.export";
+const MARKETING: &str = "airflow/marketing_daily.report";
+const INVENTORY: &str = "spark/inventory_snapshot";
+const STREAM: &str = "flink/clickstream_sessionize";
+
+/// Lines the client writes for the scenario, the duplicate delivery included.
+const EMITTED: usize = 194;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let path = match std::env::var_os("PIPEMON_TEST_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => repo().join(".venv/bin/python"),
+    };
+    assert!(
+        path.exists(),
+        "the OpenLineage tests need a Python with the pinned openlineage-python client, and \
+         {} does not exist.\nInstall it with:\n  python3 -m venv .venv && .venv/bin/pip install \
+         -r tests/openlineage/requirements.txt\nor point PIPEMON_TEST_PYTHON at such an interpreter.",
+        path.display()
+    );
+    path
+}
+
+/// The version pinned in requirements.txt (`openlineage-python==X`).
+fn pinned_version() -> String {
+    let text = std::fs::read_to_string(repo().join("tests/openlineage/requirements.txt"))
+        .expect("read requirements.txt");
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("openlineage-python=="))
+        .expect("openlineage-python is pinned with ==")
+        .to_string()
+}
+
+/// Runs the emitter into `dir/history.jsonl` and returns the file's path.
+fn emit_history(dir: &Path) -> PathBuf {
+    let out = dir.join("history.jsonl");
+    let run = Command::new(python())
+        .arg(repo().join("tests/openlineage/emit_history.py"))
+        .arg(&out)
+        .output()
+        .expect("run the emitter");
+    assert!(
+        run.status.success(),
+        "emit_history.py failed:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&run.stdout).expect("emitter summary JSON");
+    assert_eq!(summary["events"], EMITTED);
+    assert_eq!(
+        summary["client_version"].as_str(),
+        Some(pinned_version().as_str()),
+        "the interpreter's openlineage-python is not the pinned one"
+    );
+    out
+}
+
+fn parse_all(path: &Path) -> Vec<Event> {
+    let text = std::fs::read_to_string(path).expect("read history");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), EMITTED, "one event per line");
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            parse_line(line, InputFormat::Auto)
+                .unwrap_or_else(|r| panic!("line {}: {:?}: {}", i + 1, r.reason, r.message))
+        })
+        .collect()
+}
+
+fn of<'a>(events: &'a [Event], pipeline: &str) -> Vec<&'a Event> {
+    events
+        .iter()
+        .filter(|e| e.pipeline_id == pipeline)
+        .collect()
+}
+
+fn extra(e: &Event) -> Value {
+    serde_json::from_str(e.extra.as_deref().expect("extra")).expect("extra JSON")
+}
+
+#[test]
+fn every_line_the_client_writes_maps_as_the_scenario_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = parse_all(&emit_history(dir.path()));
+
+    // Events and runs per pipeline (tries of one task share their DAG run's id).
+    let per_pipeline: BTreeMap<&str, (usize, usize)> = [
+        (DAG, (29, 14)),
+        (LOAD, (30, 14)),
+        (BILLING, (36, 14)),
+        (MARKETING, (28, 14)),
+        (INVENTORY, (41, 14)),
+        (STREAM, (30, 1)),
+    ]
+    .into_iter()
+    .collect();
+    let mut seen = BTreeMap::new();
+    for e in &events {
+        let entry = seen
+            .entry(e.pipeline_id.as_str())
+            .or_insert((0, BTreeSet::new()));
+        entry.0 += 1;
+        entry.1.insert(e.run_id.as_str());
+    }
+    let seen: BTreeMap<&str, (usize, usize)> = seen
+        .into_iter()
+        .map(|(p, (n, r))| (p, (n, r.len())))
+        .collect();
+    assert_eq!(seen, per_pipeline);
+
+    // The load task's runs are its DAG's runs; day 5 has two tries (two own runIds).
+    let runs =
+        |p: &str| -> BTreeSet<String> { of(&events, p).iter().map(|e| e.run_id.clone()).collect() };
+    assert_eq!(runs(LOAD), runs(DAG));
+    let own_ids: BTreeSet<String> = of(&events, LOAD)
+        .iter()
+        .map(|e| extra(e)["ol_run_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(own_ids.len(), 15);
+    let retried: Vec<&Event> = of(&events, LOAD)
+        .into_iter()
+        .filter(|e| e.attempt == 2)
+        .collect();
+    assert_eq!(retried.len(), 2, "try 2 of day 5: START and COMPLETE");
+    let day5 = &retried[0].run_id;
+    let day5_events: Vec<(Status, i64)> = of(&events, LOAD)
+        .iter()
+        .filter(|e| &e.run_id == day5)
+        .map(|e| (e.status, e.attempt))
+        .collect();
+    assert_eq!(
+        day5_events,
+        [
+            (Status::Started, 1),
+            (Status::Failed, 1),
+            (Status::Started, 2),
+            (Status::Success, 2)
+        ]
+    );
+
+    // Teams from the ownership facet.
+    let teams: BTreeMap<&str, &str> = events
+        .iter()
+        .map(|e| {
+            (
+                e.pipeline_id.as_str(),
+                e.team.as_deref().expect("every job has owners"),
+            )
+        })
+        .collect();
+    let want: BTreeMap<&str, &str> = [
+        (DAG, "payments"),
+        (LOAD, "payments"),
+        (BILLING, "billing"),
+        (MARKETING, "marketing-analytics"),
+        (INVENTORY, "inventory"),
+        (STREAM, "growth"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(teams, want);
+
+    // Failures and their error types from the Python stack traces.
+    let failures: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e.status == Status::Failed)
+        .map(|e| (e.pipeline_id.as_str(), e.error_type.as_deref().unwrap()))
+        .collect();
+    let mut want = vec![(LOAD, "ConnectionError")];
+    want.extend([(BILLING, "UndefinedTable"); 8]);
+    want.push((MARKETING, "ValueError"));
+    assert_eq!(failures, want);
+    let marketing_fail = of(&events, MARKETING)
+        .into_iter()
+        .find(|e| e.status == Status::Failed)
+        .unwrap();
+    assert_eq!(
+        marketing_fail.error_message.as_deref(),
+        Some("campaign id 'c-0042' has no budget row")
+    );
+
+    // Streaming flag, the OTHER event before START, nominal time and row counts.
+    for e in &events {
+        assert_eq!(
+            e.streaming,
+            Some(e.pipeline_id == STREAM),
+            "{}",
+            e.pipeline_id
+        );
+        assert_eq!(e.priority, None);
+        assert_eq!(e.environment, None);
+    }
+    let stream = of(&events, STREAM);
+    assert_eq!(stream[0].status, Status::Other);
+    assert_eq!(stream[1].status, Status::Started);
+    assert_eq!(
+        stream
+            .iter()
+            .filter(|e| e.status == Status::Running)
+            .count(),
+        28
+    );
+    let marketing_day1 = of(&events, MARKETING)
+        .into_iter()
+        .find(|e| e.status == Status::Success)
+        .unwrap();
+    assert_eq!(marketing_day1.records_processed, Some(9_010));
+    // 2026-11-01T06:00:00Z
+    assert_eq!(marketing_day1.scheduled_at, Some(1_793_512_800_000));
+    assert_eq!(
+        of(&events, INVENTORY)
+            .iter()
+            .filter(|e| e.status.is_terminal())
+            .count(),
+        13,
+        "day 14 never ends"
+    );
+
+    // The re-delivered DAG COMPLETE is the only duplicate key.
+    let keys: BTreeSet<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.pipeline_id.as_str(), e.event_key.as_str()))
+        .collect();
+    assert_eq!(keys.len(), EMITTED - 1);
+}
