@@ -250,3 +250,231 @@ fn every_line_the_client_writes_maps_as_the_scenario_says() {
         .collect();
     assert_eq!(keys.len(), EMITTED - 1);
 }
+
+/// The real binary on a temporary database.
+struct Pipemon {
+    db: PathBuf,
+}
+
+impl Pipemon {
+    fn new(dir: &Path) -> Pipemon {
+        Pipemon {
+            db: dir.join("pipemon.db"),
+        }
+    }
+
+    /// Runs `pipemon --db DB ARGS…`, asserts success, returns stdout.
+    fn run(&self, args: &[&str]) -> String {
+        let out = assert_cmd::Command::cargo_bin("pipemon")
+            .unwrap()
+            .arg("--db")
+            .arg(&self.db)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pipemon {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that prints JSON Lines and parses every line.
+    fn json_lines(&self, args: &[&str]) -> Vec<Value> {
+        let mut full = args.to_vec();
+        full.extend(["--format", "json"]);
+        self.run(&full)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+}
+
+/// Appends the four malformed OpenLineage lines of the contract, derived from the
+/// client's first line, and returns the file.
+fn with_malformed_lines(history: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(history).unwrap();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let mut bad_uuid = first.clone();
+    bad_uuid["run"]["runId"] = Value::from("scheduled__2026-11-01T03:00:00+00:00");
+    let mut no_time = first.clone();
+    no_time.as_object_mut().unwrap().remove("eventTime");
+    let mut bad_type = first.clone();
+    bad_type["eventType"] = Value::from("RESUME");
+    let mut no_run_id = first;
+    no_run_id["run"].as_object_mut().unwrap().remove("runId");
+    let mut out = text;
+    for v in [bad_uuid, no_time, bad_type, no_run_id] {
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    let path = history.with_file_name("history_and_bad_lines.jsonl");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+fn by_key<'a>(rows: &'a [Value], key: &str, value: &str) -> Vec<&'a Value> {
+    rows.iter().filter(|r| r[key] == value).collect()
+}
+
+#[test]
+fn imported_history_gives_the_runs_and_health_of_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = with_malformed_lines(&emit_history(dir.path()));
+    let file = file.to_str().unwrap();
+    let pm = Pipemon::new(dir.path());
+
+    // Import: one duplicate delivery, four rejected lines, each with its reason.
+    let summary = pm.json_lines(&["import", file, "--no-progress"]);
+    let s = &summary[0];
+    assert_eq!(s["lines"], EMITTED + 4);
+    assert_eq!(s["inserted"], EMITTED - 1);
+    assert_eq!(s["duplicates"], 1);
+    assert_eq!(s["rejected"], 4);
+    let reasons = &s["rejected_by_reason"];
+    assert_eq!(reasons["invalid_openlineage"], 1);
+    assert_eq!(reasons["missing_field"], 2);
+    assert_eq!(reasons["unknown_status"], 1);
+    // Importing the same file again changes nothing.
+    let again = pm.json_lines(&["import", file, "--no-progress"]);
+    assert_eq!(again[0]["inserted"], 0);
+    assert_eq!(again[0]["duplicates"], EMITTED);
+
+    // Runs.
+    let runs = pm.json_lines(&["query", "runs"]);
+    assert_eq!(runs.len(), 14 * 5 + 1);
+    let outcomes = |p: &str| -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for r in by_key(&runs, "pipeline_id", p) {
+            *m.entry(r["outcome"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+        m
+    };
+    let counts = |pairs: &[(&str, usize)]| -> BTreeMap<String, usize> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    };
+    assert_eq!(outcomes(DAG), counts(&[("success", 14)]));
+    assert_eq!(outcomes(LOAD), counts(&[("success", 14)]));
+    assert_eq!(outcomes(BILLING), counts(&[("failed", 4), ("success", 10)]));
+    assert_eq!(
+        outcomes(MARKETING),
+        counts(&[("failed", 1), ("success", 13)])
+    );
+    assert_eq!(
+        outcomes(INVENTORY),
+        counts(&[("running", 1), ("success", 13)])
+    );
+    assert_eq!(outcomes(STREAM), counts(&[("running", 1)]));
+
+    // The task that failed once and succeeded on its second try: one run, a success
+    // with one retry, from the first try's start to the second try's end.
+    let retried: Vec<&Value> = by_key(&runs, "pipeline_id", LOAD)
+        .into_iter()
+        .filter(|r| r["retries"] != 0)
+        .collect();
+    assert_eq!(retried.len(), 1);
+    let r = retried[0];
+    assert_eq!(r["outcome"], "success");
+    assert_eq!(r["attempts"], 2);
+    assert_eq!(r["retries"], 1);
+    assert_eq!(r["started_at"], "2026-11-05T03:00:05.000Z");
+    assert_eq!(r["ended_at"], "2026-11-05T03:29:15.000Z");
+    assert_eq!(r["duration_ms"], 1_750_000);
+    assert_eq!(r["records_processed"], 1_845_000);
+    assert_eq!(r["scheduled_at"], "2026-11-05T03:00:00.000Z");
+
+    for r in by_key(&runs, "pipeline_id", BILLING)
+        .into_iter()
+        .filter(|r| r["outcome"] == "failed")
+    {
+        assert_eq!(r["error_type"], "UndefinedTable");
+        assert_eq!(
+            r["error_message"],
+            "relation \"billing.invoices_v2\" does not exist"
+        );
+        assert_eq!(
+            (r["attempts"].clone(), r["retries"].clone()),
+            (2.into(), 1.into())
+        );
+    }
+    let failed_marketing: Vec<&Value> = by_key(&runs, "pipeline_id", MARKETING)
+        .into_iter()
+        .filter(|r| r["outcome"] == "failed")
+        .collect();
+    assert_eq!(failed_marketing[0]["error_type"], "ValueError");
+    assert_eq!(
+        failed_marketing[0]["started_at"],
+        "2026-11-07T06:00:04.000Z"
+    );
+    let stuck = by_key(&runs, "pipeline_id", INVENTORY)
+        .into_iter()
+        .find(|r| r["outcome"] == "running")
+        .unwrap();
+    assert_eq!(stuck["started_at"], "2026-11-14T01:00:00.000Z");
+    // The OTHER event at 00:00:00 carries facets, not a start.
+    let stream = by_key(&runs, "pipeline_id", STREAM)[0];
+    assert_eq!(stream["started_at"], "2026-11-01T00:00:01.000Z");
+    assert_eq!(stream["ended_at"], Value::Null);
+
+    // Health table.
+    let health = pm.json_lines(&["query", "pipeline_health"]);
+    assert_eq!(health.len(), 6);
+    let row = |p: &str| by_key(&health, "pipeline_id", p)[0].clone();
+    let pick = |p: &str, keys: &[&str]| -> Vec<Value> {
+        let r = row(p);
+        keys.iter().map(|k| r[*k].clone()).collect()
+    };
+    let keys = [
+        "team",
+        "priority",
+        "runs_total",
+        "runs_success",
+        "runs_failed",
+        "runs_in_progress",
+        "consecutive_failures",
+        "last_status",
+    ];
+    let want =
+        |team: &str, total: u64, ok: u64, failed: u64, running: u64, streak: u64, last: &str| {
+            vec![
+                Value::from(team),
+                Value::from("medium"),
+                Value::from(total),
+                Value::from(ok),
+                Value::from(failed),
+                Value::from(running),
+                Value::from(streak),
+                Value::from(last),
+            ]
+        };
+    assert_eq!(
+        pick(DAG, &keys),
+        want("payments", 14, 14, 0, 0, 0, "success")
+    );
+    assert_eq!(
+        pick(LOAD, &keys),
+        want("payments", 14, 14, 0, 0, 0, "success")
+    );
+    assert_eq!(
+        pick(BILLING, &keys),
+        want("billing", 14, 10, 4, 0, 4, "failed")
+    );
+    assert_eq!(
+        pick(MARKETING, &keys),
+        want("marketing-analytics", 14, 13, 1, 0, 0, "success")
+    );
+    assert_eq!(
+        pick(INVENTORY, &keys),
+        want("inventory", 14, 13, 0, 1, 0, "running")
+    );
+    assert_eq!(
+        pick(STREAM, &keys),
+        want("growth", 1, 0, 0, 1, 0, "running")
+    );
+    assert_eq!(row(LOAD)["runs_retried"], 1);
+    assert_eq!(row(BILLING)["last_success_at"], "2026-11-10T04:05:10.000Z");
+    assert_eq!(row(BILLING)["environment"], Value::Null);
+}
