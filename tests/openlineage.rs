@@ -478,3 +478,44 @@ fn imported_history_gives_the_runs_and_health_of_the_scenario() {
     assert_eq!(row(BILLING)["last_success_at"], "2026-11-10T04:05:10.000Z");
     assert_eq!(row(BILLING)["environment"], Value::Null);
 }
+
+#[test]
+fn native_and_openlineage_lines_share_a_file_unless_the_format_is_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let native = r#"{"pipeline_id":"orders_daily","run_id":"r1","status":"success","timestamp":"2026-11-01T03:20:00Z","team":"payments"}"#;
+    let ol = r#"{"eventTime": "2026-11-01T03:00:00.000+00:00", "eventType": "START", "inputs": [], "job": {"facets": {}, "name": "orders_daily.load", "namespace": "airflow"}, "outputs": [], "producer": "https://example.com/p", "run": {"facets": {}, "runId": "0190a8c4-7b2e-7d41-9f3a-2c5d6e7f8091"}, "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"}"#;
+    let file = dir.path().join("mixed.jsonl");
+    std::fs::write(&file, format!("{native}\n{ol}\n")).unwrap();
+    let file = file.to_str().unwrap();
+
+    let cases = [("auto", 2, 0), ("native", 1, 1), ("openlineage", 1, 1)];
+    for (format, inserted, missing) in cases {
+        let pm = Pipemon::new(&dir.path().join(format));
+        std::fs::create_dir_all(dir.path().join(format)).unwrap();
+        let s = pm.json_lines(&["import", file, "--no-progress", "--input-format", format]);
+        assert_eq!(s[0]["inserted"], inserted, "{format}");
+        assert_eq!(
+            s[0]["rejected_by_reason"]["missing_field"], missing,
+            "{format}"
+        );
+    }
+
+    let pm = Pipemon::new(&dir.path().join("auto"));
+    let runs = pm.json_lines(&["query", "runs"]);
+    let ids: BTreeSet<(&str, &str)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r["pipeline_id"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(&str, &str)> = [
+        ("orders_daily", "success"),
+        ("airflow/orders_daily.load", "running"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(ids, want);
+}
