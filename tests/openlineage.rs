@@ -24,9 +24,14 @@ const BILLING: &str = "airflow/billing_daily.export";
 const MARKETING: &str = "airflow/marketing_daily.report";
 const INVENTORY: &str = "spark/inventory_snapshot";
 const STREAM: &str = "flink/clickstream_sessionize";
+const DBT: [&str; 3] = [
+    "dbt/analytics.stg_orders",
+    "dbt/analytics.stg_payments",
+    "dbt/analytics.fct_revenue",
+];
 
 /// Lines the client writes for the scenario, the duplicate delivery included.
-const EMITTED: usize = 194;
+const EMITTED: usize = 278;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -118,6 +123,9 @@ fn every_line_the_client_writes_maps_as_the_scenario_says() {
         (MARKETING, (28, 14)),
         (INVENTORY, (41, 14)),
         (STREAM, (30, 1)),
+        (DBT[0], (28, 14)),
+        (DBT[1], (28, 14)),
+        (DBT[2], (28, 14)),
     ]
     .into_iter()
     .collect();
@@ -139,6 +147,9 @@ fn every_line_the_client_writes_maps_as_the_scenario_says() {
     let runs =
         |p: &str| -> BTreeSet<String> { of(&events, p).iter().map(|e| e.run_id.clone()).collect() };
     assert_eq!(runs(LOAD), runs(DAG));
+    // The three dbt models of one dbt command run share its runId.
+    assert_eq!(runs(DBT[0]), runs(DBT[1]));
+    assert_eq!(runs(DBT[0]), runs(DBT[2]));
     let own_ids: BTreeSet<String> = of(&events, LOAD)
         .iter()
         .map(|e| extra(e)["ol_run_id"].as_str().unwrap().to_string())
@@ -182,6 +193,9 @@ fn every_line_the_client_writes_maps_as_the_scenario_says() {
         (MARKETING, "marketing-analytics"),
         (INVENTORY, "inventory"),
         (STREAM, "growth"),
+        (DBT[0], "analytics-eng"),
+        (DBT[1], "analytics-eng"),
+        (DBT[2], "analytics-eng"),
     ]
     .into_iter()
     .collect();
@@ -196,6 +210,7 @@ fn every_line_the_client_writes_maps_as_the_scenario_says() {
     let mut want = vec![(LOAD, "ConnectionError")];
     want.extend([(BILLING, "UndefinedTable"); 8]);
     want.push((MARKETING, "ValueError"));
+    want.extend(DBT.map(|p| (p, "OperationalError")));
     assert_eq!(failures, want);
     let marketing_fail = of(&events, MARKETING)
         .into_iter()
@@ -344,7 +359,7 @@ fn imported_history_gives_the_runs_and_health_of_the_scenario() {
 
     // Runs.
     let runs = pm.json_lines(&["query", "runs"]);
-    assert_eq!(runs.len(), 14 * 5 + 1);
+    assert_eq!(runs.len(), 14 * 8 + 1);
     let outcomes = |p: &str| -> BTreeMap<String, usize> {
         let mut m = BTreeMap::new();
         for r in by_key(&runs, "pipeline_id", p) {
@@ -368,6 +383,13 @@ fn imported_history_gives_the_runs_and_health_of_the_scenario() {
         counts(&[("running", 1), ("success", 13)])
     );
     assert_eq!(outcomes(STREAM), counts(&[("running", 1)]));
+    for p in DBT {
+        assert_eq!(
+            outcomes(p),
+            counts(&[("failed", 1), ("success", 13)]),
+            "{p}"
+        );
+    }
 
     // The task that failed once and succeeded on its second try: one run, a success
     // with one retry, from the first try's start to the second try's end.
@@ -421,7 +443,7 @@ fn imported_history_gives_the_runs_and_health_of_the_scenario() {
 
     // Health table.
     let health = pm.json_lines(&["query", "pipeline_health"]);
-    assert_eq!(health.len(), 6);
+    assert_eq!(health.len(), 9);
     let row = |p: &str| by_key(&health, "pipeline_id", p)[0].clone();
     let pick = |p: &str, keys: &[&str]| -> Vec<Value> {
         let r = row(p);
@@ -474,6 +496,12 @@ fn imported_history_gives_the_runs_and_health_of_the_scenario() {
         pick(STREAM, &keys),
         want("growth", 1, 0, 0, 1, 0, "running")
     );
+    for p in DBT {
+        assert_eq!(
+            pick(p, &keys),
+            want("analytics-eng", 14, 13, 1, 0, 0, "success")
+        );
+    }
     assert_eq!(row(LOAD)["runs_retried"], 1);
     assert_eq!(row(BILLING)["last_success_at"], "2026-11-10T04:05:10.000Z");
     assert_eq!(row(BILLING)["environment"], Value::Null);

@@ -20,6 +20,10 @@ health and alerts written out by hand. The scenario, 14 days from 2026-11-01:
   starts, reports RUNNING, and never ends.
 - flink/clickstream_sessionize, team:growth, STREAMING: an OTHER event with its facets
   before START on day 1, then RUNNING every 12 h up to day 14 22:00 (the data end).
+- dbt/analytics.stg_orders, dbt/analytics.stg_payments, dbt/analytics.fct_revenue, team
+  analytics-eng: dbt models, children of one dbt command run (job dbt/analytics.run) each
+  day at 05:00; on day 9 the warehouse is down and all three fail within six minutes
+  with the same error (OperationalError, differing only in the host address).
 - The DAG COMPLETE of orders_daily on day 1 is delivered twice (one duplicate).
 """
 
@@ -265,6 +269,38 @@ def main() -> int:
     while t <= at(DAYS, 22):
         h.emit(h.event(RunState.RUNNING, t, flink_job, stream))
         t += timedelta(hours=12)
+
+    # dbt models under one dbt command run per day; day 9: one outage fails all three.
+    for day in range(1, DAYS + 1):
+        parent = parent_run.ParentRunFacet(
+            run=parent_run.Run(runId=rid("dbt-analytics-run", day)),
+            job=parent_run.Job(namespace="dbt", name="analytics.run"),
+        )
+        t = at(day, 5, 0, 10)
+        for n, (model, rows) in enumerate(
+            [("stg_orders", 1_830_000), ("stg_payments", 1_790_000), ("fct_revenue", 48_000)]
+        ):
+            job = Job(namespace="dbt", name=f"analytics.{model}", facets={
+                "ownership": ownership("team:analytics-eng"),
+                "jobType": job_type("BATCH", "DBT", "MODEL"),
+            })
+            run_id = rid("dbt", model, day)
+            start_run = Run(runId=run_id, facets={"parent": parent, "nominalTime": nominal(at(day, 5))})
+            h.emit(h.event(RunState.START, t, job, start_run))
+            if day == 9:
+                end = t + timedelta(minutes=1, seconds=30)
+                error = python_error(
+                    "psycopg2.OperationalError",
+                    f"could not connect to server: Connection refused (10.2.3.{7 + n}:5439)",
+                    f"dbt/{model}")
+                failed = Run(runId=run_id, facets={"parent": parent, "errorMessage": error})
+                h.emit(h.event(RunState.FAIL, end, job, failed))
+            else:
+                end = t + timedelta(minutes=2, seconds=(day * 7 + n * 11) % 30)
+                done = Run(runId=run_id, facets={"parent": parent})
+                h.emit(h.event(RunState.COMPLETE, end, job, done,
+                               outputs=[output(f"analytics.{model}", rows + day * 10)]))
+            t = end + timedelta(seconds=10)
 
     print(json.dumps({"events": h.count, "client_version": CLIENT_VERSION}))
     return 0
