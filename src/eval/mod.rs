@@ -1,1 +1,1 @@
-//! (module placeholder)
+//! Scoring pipemon against ground truth (being written).
