@@ -467,3 +467,31 @@ fn binary_is_deterministic_by_seed_and_gzip_holds_the_same_lines() {
     let truth: Truth = serde_json::from_slice(&read(a.join("truth.json"))).unwrap();
     assert_eq!(truth.seed, 3);
 }
+
+/// The committed sample is exactly what the generator makes from its documented
+/// command, so its ground truth describes the code that is shipped.
+#[test]
+fn committed_sample_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    Command::cargo_bin("pipemon")
+        .unwrap()
+        .args([
+            "generate",
+            "--pipelines",
+            "60",
+            "--days",
+            "30",
+            "--seed",
+            "42",
+            "--out",
+        ])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let same = |a: &str, b: &str| {
+        std::fs::read(dir.path().join(a)).unwrap() == std::fs::read(root.join(b)).unwrap()
+    };
+    assert!(same("events.jsonl", "pipeline_executions.jsonl"));
+    assert!(same("truth.json", "ground_truth.json"));
+}

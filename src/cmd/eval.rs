@@ -27,7 +27,7 @@ use crate::generate::{self, GenerateOptions};
 /// `--quick` data: small enough for CI in a debug build.
 pub const QUICK_SIZE: (u32, u32) = (40, 14);
 /// Full data: above a million events, for the speed checks.
-pub const FULL_SIZE: (u32, u32) = (800, 45);
+pub const FULL_SIZE: (u32, u32) = (600, 40);
 /// The seed when none is given (the committed sample uses 42).
 pub const DEFAULT_SEED: u64 = 7;
 
@@ -81,27 +81,36 @@ fn pipemon(ctx: &Context, work: &Path, db: &Path, args: &[&str]) -> Result<Strin
     String::from_utf8(out.stdout).context("pipemon printed invalid UTF-8")
 }
 
-/// The events file and truth of a data directory made by `generate`.
+/// The events file and truth of a data directory: one made by `generate`
+/// (`events.jsonl[.gz]`, `truth.json`) or the committed sample's names
+/// (`pipeline_executions.jsonl`, `ground_truth.json`).
 fn load_data(dir: &Path) -> Result<(PathBuf, Truth)> {
-    let truth_path = dir.join("truth.json");
-    let text = std::fs::read_to_string(&truth_path).map_err(|e| {
+    let hint = "--data takes a directory written by `pipemon generate` (or `data/`)";
+    let find = |names: &[&str]| names.iter().map(|f| dir.join(f)).find(|p| p.exists());
+    let truth_path = find(&["truth.json", "ground_truth.json"]).ok_or_else(|| {
         hinted(
-            format!("cannot read {}: {e}", truth_path.display()),
-            "--data takes a directory written by `pipemon generate`",
+            format!("no truth.json or ground_truth.json in {}", dir.display()),
+            hint,
         )
     })?;
+    let text = std::fs::read_to_string(&truth_path)
+        .with_context(|| format!("reading {}", truth_path.display()))?;
     let truth: Truth = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a pipemon truth file", truth_path.display()))?;
-    let events = ["events.jsonl", "events.jsonl.gz"]
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.exists())
-        .ok_or_else(|| {
-            hinted(
-                format!("no events.jsonl or events.jsonl.gz in {}", dir.display()),
-                "--data takes a directory written by `pipemon generate`",
-            )
-        })?;
+    let events = find(&[
+        "events.jsonl",
+        "events.jsonl.gz",
+        "pipeline_executions.jsonl",
+    ])
+    .ok_or_else(|| {
+        hinted(
+            format!(
+                "no events.jsonl[.gz] or pipeline_executions.jsonl in {}",
+                dir.display()
+            ),
+            hint,
+        )
+    })?;
     let events = std::fs::canonicalize(&events)?;
     Ok((events, truth))
 }

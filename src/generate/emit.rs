@@ -90,7 +90,7 @@ impl Sink {
         }
         self.data_end = self.data_end.max(ts);
         self.events += 1;
-        let line = Value::Object(obj.clone()).to_string();
+        let line = serde_json::to_string(&obj).unwrap_or_default();
         let late = if self.dice.chance(LATE_SHARE) {
             self.dice.int(MINUTE, 12 * 60 * MINUTE)
         } else {
@@ -448,10 +448,9 @@ impl Writer<'_> {
         }
         let mut any = false;
         for ev in evs {
+            let ts = ev.ts;
             let obj = self.object(&run_id, run.nominal, ev, dice);
-            if let Some(ts) = obj_ts(&obj) {
-                any |= sink.deliver(ts, obj);
-            }
+            any |= sink.deliver(ts, obj);
         }
         real.exists = any;
         if let Some((t, outcome)) = terminal
@@ -541,10 +540,6 @@ fn heartbeats(evs: &mut Vec<Ev>, from: Millis, len: i64, attempt: i64, task: &'s
 
 fn short(id: &str) -> String {
     id.chars().filter(|c| *c != '_').take(12).collect()
-}
-
-fn obj_ts(o: &Map<String, Value>) -> Option<Millis> {
-    crate::ingest::native::timestamp(o.get("timestamp")?, "timestamp").ok()
 }
 
 /// The canonical status, or now and then a synonym (in varying case).
