@@ -186,10 +186,26 @@ impl DetectConfig {
                 problems.push(format!("detect.{key}: {what}"));
             }
         };
-        need(self.history_runs >= 16, "history_runs", "must be at least 16");
-        need(self.seasonal_runs >= 1, "seasonal_runs", "must be at least 1");
-        need(self.failure_streak >= 2, "failure_streak", "must be at least 2");
-        need(self.rate_window_runs >= 5, "rate_window_runs", "must be at least 5");
+        need(
+            self.history_runs >= 16,
+            "history_runs",
+            "must be at least 16",
+        );
+        need(
+            self.seasonal_runs >= 1,
+            "seasonal_runs",
+            "must be at least 1",
+        );
+        need(
+            self.failure_streak >= 2,
+            "failure_streak",
+            "must be at least 2",
+        );
+        need(
+            self.rate_window_runs >= 5,
+            "rate_window_runs",
+            "must be at least 5",
+        );
         need(
             self.rate_window_runs < self.history_runs,
             "rate_window_runs",
@@ -205,10 +221,26 @@ impl DetectConfig {
             "rate_prior_rate",
             "must be in (0, 1)",
         );
-        need(self.rate_prior_runs >= 0.0, "rate_prior_runs", "must be ≥ 0");
-        need(self.anomaly_min_history >= 3, "anomaly_min_history", "must be at least 3");
-        need(self.duration_min_ratio >= 1.0, "duration_min_ratio", "must be ≥ 1");
-        need(self.volume_min_ratio > 1.0, "volume_min_ratio", "must be > 1");
+        need(
+            self.rate_prior_runs >= 0.0,
+            "rate_prior_runs",
+            "must be ≥ 0",
+        );
+        need(
+            self.anomaly_min_history >= 3,
+            "anomaly_min_history",
+            "must be at least 3",
+        );
+        need(
+            self.duration_min_ratio >= 1.0,
+            "duration_min_ratio",
+            "must be ≥ 1",
+        );
+        need(
+            self.volume_min_ratio > 1.0,
+            "volume_min_ratio",
+            "must be > 1",
+        );
         need(self.degradation_h > 0.0, "degradation_h", "must be > 0");
         need(self.degradation_k >= 0.0, "degradation_k", "must be ≥ 0");
         need(self.stuck_factor >= 1.0, "stuck_factor", "must be ≥ 1");
@@ -217,7 +249,11 @@ impl DetectConfig {
             "missed_tolerance_fraction",
             "must be ≥ 0",
         );
-        need(self.systemic_pipelines >= 2, "systemic_pipelines", "must be at least 2");
+        need(
+            self.systemic_pipelines >= 2,
+            "systemic_pipelines",
+            "must be at least 2",
+        );
         if problems.is_empty() {
             Ok(())
         } else {
@@ -253,6 +289,10 @@ mod tests {
             failure_streak: 1,
             ..DetectConfig::default()
         };
-        assert!(bad.validate().unwrap_err().contains("detect.failure_streak"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .contains("detect.failure_streak")
+        );
     }
 }

@@ -52,7 +52,14 @@ pub struct PipelineFailed {
 }
 
 impl Detector for PipelineFailed {
-    fn observe(&mut self, ctx: &Ctx, _h: &History, run: &Run, _n: &mut Notes, out: &mut Vec<Episode>) {
+    fn observe(
+        &mut self,
+        ctx: &Ctx,
+        _h: &History,
+        run: &Run,
+        _n: &mut Notes,
+        out: &mut Vec<Episode>,
+    ) {
         let at = end_of(run);
         match run.outcome {
             Outcome::Failed => {
@@ -124,7 +131,14 @@ pub struct ConsecutiveFailures {
 }
 
 impl Detector for ConsecutiveFailures {
-    fn observe(&mut self, ctx: &Ctx, _h: &History, run: &Run, _n: &mut Notes, out: &mut Vec<Episode>) {
+    fn observe(
+        &mut self,
+        ctx: &Ctx,
+        _h: &History,
+        run: &Run,
+        _n: &mut Notes,
+        out: &mut Vec<Episode>,
+    ) {
         let at = end_of(run);
         match run.outcome {
             Outcome::Failed => {
@@ -135,7 +149,8 @@ impl Detector for ConsecutiveFailures {
                 if let Some(ep) = &mut self.open {
                     ep.seen(at);
                     ep.details["streak"] = json!(self.streak);
-                    ep.summary = format!("{} failed {} runs in a row", ctx.pipeline_id, self.streak);
+                    ep.summary =
+                        format!("{} failed {} runs in a row", ctx.pipeline_id, self.streak);
                 } else if self.streak >= ctx.cfg.failure_streak {
                     let sig = signature(run.error_type.as_deref(), run.error_message.as_deref());
                     self.open = Some(Episode::open(
@@ -219,7 +234,14 @@ pub struct FailureRate {
 }
 
 impl Detector for FailureRate {
-    fn observe(&mut self, ctx: &Ctx, hist: &History, run: &Run, _n: &mut Notes, out: &mut Vec<Episode>) {
+    fn observe(
+        &mut self,
+        ctx: &Ctx,
+        hist: &History,
+        run: &Run,
+        _n: &mut Notes,
+        out: &mut Vec<Episode>,
+    ) {
         if !matches!(run.outcome, Outcome::Success | Outcome::Failed) {
             return;
         }
@@ -251,7 +273,10 @@ impl Detector for FailureRate {
             }
             return;
         }
-        if run.outcome != Outcome::Failed || k < cfg.rate_min_failures || n < cfg.rate_window_runs / 2 {
+        if run.outcome != Outcome::Failed
+            || k < cfg.rate_min_failures
+            || n < cfg.rate_window_runs / 2
+        {
             return;
         }
         let p = binomial_sf(k as u32, n as u32, p0);
@@ -346,7 +371,14 @@ pub struct DurationAnomaly {
 }
 
 impl Detector for DurationAnomaly {
-    fn observe(&mut self, ctx: &Ctx, hist: &History, run: &Run, notes: &mut Notes, out: &mut Vec<Episode>) {
+    fn observe(
+        &mut self,
+        ctx: &Ctx,
+        hist: &History,
+        run: &Run,
+        notes: &mut Notes,
+        out: &mut Vec<Episode>,
+    ) {
         if run.outcome != Outcome::Success {
             return;
         }
@@ -442,7 +474,14 @@ pub struct Degradation {
 }
 
 impl Detector for Degradation {
-    fn observe(&mut self, ctx: &Ctx, hist: &History, run: &Run, notes: &mut Notes, out: &mut Vec<Episode>) {
+    fn observe(
+        &mut self,
+        ctx: &Ctx,
+        hist: &History,
+        run: &Run,
+        notes: &mut Notes,
+        out: &mut Vec<Episode>,
+    ) {
         let cfg = ctx.cfg;
         if run.outcome != Outcome::Success || notes.stuck {
             notes.degraded = self.open.is_some();
@@ -477,14 +516,16 @@ impl Detector for Degradation {
             let near = (0.5 * shift).max(sd).max(0.1_f64.ln_1p());
             if self.recent.len() >= keep && recent_median <= mu + near {
                 let mut ep = self.open.take().expect("open").resolve(at);
-                ep.details["recovered_median_ms"] = json!((recent_median.exp() * 1000.0).round() as i64);
+                ep.details["recovered_median_ms"] =
+                    json!((recent_median.exp() * 1000.0).round() as i64);
                 out.push(ep);
                 self.cusum = 0.0;
                 self.recent.clear();
                 self.reference = None;
             } else {
                 ep.seen(at);
-                ep.details["recent_median_ms"] = json!((recent_median.exp() * 1000.0).round() as i64);
+                ep.details["recent_median_ms"] =
+                    json!((recent_median.exp() * 1000.0).round() as i64);
             }
             notes.degraded = self.open.is_some();
             return;
@@ -546,17 +587,30 @@ pub struct VolumeAnomaly {
 }
 
 impl Detector for VolumeAnomaly {
-    fn observe(&mut self, ctx: &Ctx, hist: &History, run: &Run, _n: &mut Notes, out: &mut Vec<Episode>) {
+    fn observe(
+        &mut self,
+        ctx: &Ctx,
+        hist: &History,
+        run: &Run,
+        _n: &mut Notes,
+        out: &mut Vec<Episode>,
+    ) {
         if run.outcome != Outcome::Success {
             return;
         }
-        let Some(r) = run.records_processed else { return };
+        let Some(r) = run.records_processed else {
+            return;
+        };
         let at = end_of(run);
         match (judge_volume(ctx, hist, run.start_at, r), &mut self.open) {
             (Some(_), Some(ep)) => ep.seen(at),
             (Some(details), None) => {
                 let expected = details["expected_records"].as_i64().unwrap_or(0);
-                let what = if (r as f64) < expected as f64 { "dropped" } else { "jumped" };
+                let what = if (r as f64) < expected as f64 {
+                    "dropped"
+                } else {
+                    "jumped"
+                };
                 self.open = Some(Episode::open(
                     AlertKind::VolumeAnomaly,
                     ctx.pipeline_id,
@@ -622,13 +676,18 @@ fn judge_volume(ctx: &Ctx, hist: &History, start: Millis, r: i64) -> Option<serd
 pub fn stuck_threshold(ctx: &Ctx, hist: &History) -> (i64, &'static str) {
     let cfg = ctx.cfg;
     let durs: Vec<f64> = hist.recent_success(cfg.anomaly_baseline_runs, |p| {
-        p.duration_ms.filter(|_| p.outcome == Outcome::Success).map(|d| d as f64)
+        p.duration_ms
+            .filter(|_| p.outcome == Outcome::Success)
+            .map(|d| d as f64)
     });
     if durs.len() < cfg.stuck_min_history {
         return (cfg.stuck_default.ms().max(cfg.stuck_floor.ms()), "default");
     }
     let p95 = quantile(&durs, 0.95).unwrap_or(0.0);
-    (((cfg.stuck_factor * p95) as i64).max(cfg.stuck_floor.ms()), "learned")
+    (
+        ((cfg.stuck_factor * p95) as i64).max(cfg.stuck_floor.ms()),
+        "learned",
+    )
 }
 
 /// A run that started and has no terminal event long after its expected
@@ -662,7 +721,14 @@ fn stuck_episode(ctx: &Ctx, run_id: &str, start: Millis, thr: i64, basis: &str) 
 }
 
 impl Detector for StuckRun {
-    fn observe(&mut self, ctx: &Ctx, hist: &History, run: &Run, notes: &mut Notes, out: &mut Vec<Episode>) {
+    fn observe(
+        &mut self,
+        ctx: &Ctx,
+        hist: &History,
+        run: &Run,
+        notes: &mut Notes,
+        out: &mut Vec<Episode>,
+    ) {
         if ctx.streaming {
             return;
         }
@@ -789,7 +855,9 @@ impl MissedRun {
         let cfg = ctx.cfg;
         let base = ((period as f64 * cfg.missed_tolerance_fraction) as i64).clamp(
             cfg.missed_tolerance_min.ms(),
-            cfg.missed_tolerance_max.ms().max(cfg.missed_tolerance_min.ms()),
+            cfg.missed_tolerance_max
+                .ms()
+                .max(cfg.missed_tolerance_min.ms()),
         );
         base.max(margin)
     }
@@ -824,7 +892,9 @@ impl MissedRun {
         let mut last = deadline;
         let mut g = f;
         while occurrences < 100_000 {
-            let Some(n) = Self::next_fire(&cadence, g) else { break };
+            let Some(n) = Self::next_fire(&cadence, g) else {
+                break;
+            };
             if n + tol >= end {
                 break;
             }
@@ -870,7 +940,14 @@ impl MissedRun {
 }
 
 impl Detector for MissedRun {
-    fn observe(&mut self, ctx: &Ctx, hist: &History, run: &Run, _n: &mut Notes, out: &mut Vec<Episode>) {
+    fn observe(
+        &mut self,
+        ctx: &Ctx,
+        hist: &History,
+        run: &Run,
+        _n: &mut Notes,
+        out: &mut Vec<Episode>,
+    ) {
         if ctx.streaming {
             return;
         }

@@ -113,7 +113,7 @@ impl PipelineState {
 }
 
 /// The result of running one pipeline.
-pub struct Outcome2 {
+pub struct PipelineResult {
     /// State after the final prefix, to save (None: nothing new to save).
     pub checkpoint: Option<PipelineState>,
     pub episodes: Vec<Episode>,
@@ -121,7 +121,12 @@ pub struct Outcome2 {
 
 /// Observes `runs` (all runs after the state's cursor, in start order) and
 /// finishes at `now`.
-pub fn run_pipeline(mut state: PipelineState, ctx: &Ctx, runs: &[Run], now: Millis) -> Outcome2 {
+pub fn run_pipeline(
+    mut state: PipelineState,
+    ctx: &Ctx,
+    runs: &[Run],
+    now: Millis,
+) -> PipelineResult {
     let mut episodes = Vec::new();
     let split = runs
         .iter()
@@ -133,7 +138,7 @@ pub fn run_pipeline(mut state: PipelineState, ctx: &Ctx, runs: &[Run], now: Mill
     let advanced = split > 0;
     if split == runs.len() {
         state.finish(ctx, now, &mut episodes);
-        return Outcome2 {
+        return PipelineResult {
             checkpoint: advanced.then_some(state),
             episodes,
         };
@@ -143,7 +148,7 @@ pub fn run_pipeline(mut state: PipelineState, ctx: &Ctx, runs: &[Run], now: Mill
         state.observe(ctx, r, &mut episodes);
     }
     state.finish(ctx, now, &mut episodes);
-    Outcome2 {
+    PipelineResult {
         checkpoint,
         episodes,
     }

@@ -281,7 +281,12 @@ mod tests {
     fn capacity_and_slots() {
         let mut h = History::new(3, 2);
         for i in 0..5 {
-            h.push(past(i * 3_600_000, Outcome::Success, Some(60_000), Some(10)));
+            h.push(past(
+                i * 3_600_000,
+                Outcome::Success,
+                Some(60_000),
+                Some(10),
+            ));
         }
         h.push(past(5 * 3_600_000, Outcome::Failed, Some(1), None));
         assert_eq!(h.len(), 3);

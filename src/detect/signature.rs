@@ -21,12 +21,21 @@ static MASKS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
             "<uuid>",
         ),
         (r"\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b", "<ip>"),
-        (r"\[?[0-9a-fA-F]*:[0-9a-fA-F:]*:[0-9a-fA-F:]+\]?(:\d+)?", "<ip>"),
+        (
+            r"\[?[0-9a-fA-F]*:[0-9a-fA-F:]*:[0-9a-fA-F:]+\]?(:\d+)?",
+            "<ip>",
+        ),
         (r"(^|[\s(=,])(/|[A-Za-z]:\\|\.{1,2}/)[^\s,;)]*", "$1<path>"),
         (r"\b[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+:\d+\b", "<host>"),
         (r"\b[A-Za-z0-9-]+(\.[A-Za-z0-9-]+){2,}\b", "<host>"),
-        (r"\b(0x)?[0-9a-fA-F]*[0-9][0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b", "<hex>"),
-        (r"\b(0x)?[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*[0-9][0-9a-fA-F]*\b", "<hex>"),
+        (
+            r"\b(0x)?[0-9a-fA-F]*[0-9][0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b",
+            "<hex>",
+        ),
+        (
+            r"\b(0x)?[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*[0-9][0-9a-fA-F]*\b",
+            "<hex>",
+        ),
         (r"\d+(\.\d+)?", "<n>"),
     ]
     .into_iter()
@@ -119,9 +128,18 @@ mod tests {
 
     #[test]
     fn different_errors_stay_apart() {
-        let a = signature(Some("ConnectionError"), Some("connection refused (10.1.2.3:5432)"));
-        let b = signature(Some("TimeoutError"), Some("connection refused (10.1.2.3:5432)"));
-        let c = signature(Some("ConnectionError"), Some("permission denied for schema sales"));
+        let a = signature(
+            Some("ConnectionError"),
+            Some("connection refused (10.1.2.3:5432)"),
+        );
+        let b = signature(
+            Some("TimeoutError"),
+            Some("connection refused (10.1.2.3:5432)"),
+        );
+        let c = signature(
+            Some("ConnectionError"),
+            Some("permission denied for schema sales"),
+        );
         assert_ne!(a, b);
         assert_ne!(a, c);
     }
@@ -129,7 +147,10 @@ mod tests {
     #[test]
     fn shapes() {
         let cases = [
-            ("could not connect to 10.1.2.7:5439 (attempt 3)", "could not connect to <ip> (attempt <n>)"),
+            (
+                "could not connect to 10.1.2.7:5439 (attempt 3)",
+                "could not connect to <ip> (attempt <n>)",
+            ),
             ("disk /var/lib/x full", "disk <path> full"),
             ("bad value \"abc\"", "bad value <q>"),
             ("  many   spaces ", "many spaces"),

@@ -44,7 +44,9 @@ pub fn detect(cfg: &DetectConfig, failures: &[Failure], now: Millis) -> Vec<Epis
     }
     let mut out = Vec::new();
     for (sig, mut fs) in by_sig {
-        fs.sort_by(|a, b| (a.at, &a.pipeline_id, &a.run_id).cmp(&(b.at, &b.pipeline_id, &b.run_id)));
+        fs.sort_by(|a, b| {
+            (a.at, &a.pipeline_id, &a.run_id).cmp(&(b.at, &b.pipeline_id, &b.run_id))
+        });
         let mut win: VecDeque<&Failure> = VecDeque::new();
         let mut open: Option<(Episode, BTreeSet<String>, Millis)> = None;
         for f in fs {
