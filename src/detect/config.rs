@@ -93,7 +93,7 @@ pub struct DetectConfig {
     pub degradation_h: f64,
     /// The recent median must be at least this many times the baseline. Default 1.3.
     pub degradation_min_ratio: f64,
-    /// …and at least this much longer. Default 30s.
+    /// …and at least this much longer. Default 10s.
     pub degradation_min_excess: Dur,
     /// Successful runs in the frozen baseline. Default 30.
     pub degradation_baseline_runs: usize,
@@ -105,10 +105,14 @@ pub struct DetectConfig {
     /// The volume must also be this many times above, or this many times below,
     /// what was expected. Default 3.
     pub volume_min_ratio: f64,
+    /// History a pipeline needs before its volume is judged, so a weekly pattern
+    /// (weekend dips) has been seen once. Default 7d.
+    pub volume_min_span: Dur,
 
-    /// A run is stuck after `stuck_factor` × the p95 duration of its successful runs… Default 3.
+    /// A run is stuck after `stuck_factor` × the p95 duration of its successful runs… Default 5.
     pub stuck_factor: f64,
-    /// …but never sooner than this. Default 15m.
+    /// …but never sooner than this (short jobs run late for many benign reasons, and a
+    /// duration outlier must finish before it can be told from a hang). Default 3h.
     pub stuck_floor: Dur,
     /// Threshold while there are fewer than `stuck_min_history` successful runs. Default 6h.
     pub stuck_default: Dur,
@@ -156,13 +160,14 @@ impl Default for DetectConfig {
             degradation_k: 0.5,
             degradation_h: 8.0,
             degradation_min_ratio: 1.3,
-            degradation_min_excess: Dur::secs(30),
+            degradation_min_excess: Dur::secs(10),
             degradation_baseline_runs: 30,
             degradation_resolve_runs: 5,
             volume_z: 4.0,
             volume_min_ratio: 3.0,
-            stuck_factor: 3.0,
-            stuck_floor: Dur::mins(15),
+            volume_min_span: Dur::days(7),
+            stuck_factor: 5.0,
+            stuck_floor: Dur::hours(3),
             stuck_default: Dur::hours(6),
             stuck_min_history: 5,
             missed_tolerance_fraction: 0.25,
@@ -281,7 +286,7 @@ mod tests {
             toml::from_str("failure_streak = 4\nsystemic_window = \"45m\"").unwrap();
         assert_eq!(c.failure_streak, 4);
         assert_eq!(c.systemic_window, Dur::mins(45));
-        assert_eq!(c.stuck_floor, Dur::mins(15));
+        assert_eq!(c.stuck_floor, Dur::hours(3));
         assert!(toml::from_str::<DetectConfig>("no_such_key = 1").is_err());
         assert!(toml::from_str::<DetectConfig>("stuck_floor = \"soon\"").is_err());
         assert!(DetectConfig::default().validate().is_ok());
