@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 
 use super::Context;
 use crate::cli::{AlertsAction, AlertsArgs, Format};
-use crate::detect::alerts::{AlertFilter, get_json, list_json, to_rows};
+use crate::detect::alerts::{AlertFilter, FIELDS, get_json, list_json, to_rows};
 use crate::model::{AlertKind, Severity};
 
 pub fn run(ctx: &Context, args: &AlertsArgs) -> Result<()> {
@@ -61,11 +61,9 @@ fn show(ctx: &Context, conn: &rusqlite::Connection, id: i64) -> Result<()> {
             .map_err(Into::into);
     }
     let mut out = String::new();
-    for (k, v) in &alert {
-        if k == "details" {
-            continue;
-        }
-        out.push_str(&format!("{k:>13}: {}\n", crate::output::cell(v)));
+    for k in FIELDS.iter().filter(|k| **k != "details") {
+        let v = alert.get(*k).cloned().unwrap_or(serde_json::Value::Null);
+        out.push_str(&format!("{k:>13}: {}\n", crate::output::cell(&v)));
     }
     out.push_str("      details:\n");
     let pretty = serde_json::to_string_pretty(&alert["details"])?;

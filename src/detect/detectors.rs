@@ -468,9 +468,53 @@ fn judge_duration(ctx: &Ctx, hist: &History, start: Millis, d: i64) -> Option<se
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Degradation {
     reference: Option<(f64, f64)>,
+    /// Hour-of-day (0-23) then day-of-week (24-30) offsets of log duration,
+    /// frozen with the reference: the CUSUM sees deseasonalised durations.
+    offsets: Vec<f64>,
+    /// Successful runs since the offsets were last estimated.
+    since_offsets: u32,
     cusum: f64,
     recent: Vec<f64>,
     open: Option<Episode>,
+}
+
+/// Runs between re-estimates of the seasonal offsets (they move slowly).
+const OFFSETS_EVERY: u32 = 24;
+
+/// Seasonal offsets of log duration from the hour and weekday slots: each slot's
+/// median minus the median of all slots; 0 where a slot holds too few runs.
+fn seasonal_offsets(hist: &History, min_runs: usize) -> Vec<f64> {
+    let mut out = vec![0.0; 31];
+    for (base, n, get) in [
+        (
+            0usize,
+            24usize,
+            History::hour_values as fn(&History, usize, bool) -> Vec<f64>,
+        ),
+        (24, 7, History::weekday_values),
+    ] {
+        let slots: Vec<Vec<f64>> = (0..n).map(|i| get(hist, i, false)).collect();
+        let pooled: Vec<f64> = slots.iter().flatten().copied().collect();
+        let Some(m) = super::stats::median(&pooled) else {
+            continue;
+        };
+        for (i, v) in slots.iter().enumerate() {
+            if v.len() >= min_runs {
+                out[base + i] = super::stats::median(v).unwrap_or(m) - m;
+            }
+        }
+    }
+    out
+}
+
+impl Degradation {
+    fn offset(&self, t: Millis) -> f64 {
+        if self.offsets.len() != 31 {
+            return 0.0;
+        }
+        let (h, d) = super::history::slots(t);
+        self.offsets[h] + self.offsets[24 + d]
+    }
 }
 
 impl Detector for Degradation {
@@ -492,13 +536,25 @@ impl Detector for Degradation {
             return;
         };
         let at = end_of(run);
-        let x = log_duration(d);
-        if self.reference.is_none() || self.cusum == 0.0 && self.open.is_none() {
-            let base = hist.recent_success(cfg.degradation_baseline_runs, Past::log_duration);
+        let at_rest = self.reference.is_none() || self.cusum == 0.0 && self.open.is_none();
+        if at_rest {
+            if self.offsets.is_empty() || self.since_offsets >= OFFSETS_EVERY {
+                self.offsets = seasonal_offsets(hist, cfg.seasonal_min_runs);
+                self.since_offsets = 0;
+            }
+            let base: Vec<f64> = hist
+                .runs()
+                .iter()
+                .rev()
+                .filter_map(|p| p.log_duration().map(|x| x - self.offset(p.start)))
+                .take(cfg.degradation_baseline_runs)
+                .collect();
             if base.len() >= cfg.anomaly_min_history {
                 self.reference = robust_location(&base, MIN_LOG_SD);
             }
         }
+        self.since_offsets += 1;
+        let x = log_duration(d) - self.offset(run.start_at);
         let Some((mu, sd)) = self.reference else {
             notes.degraded = false;
             return;
@@ -597,6 +653,7 @@ impl Detector for VolumeAnomaly {
         _n: &mut Notes,
         out: &mut Vec<Episode>,
     ) {
+        let first = *self.first_start.get_or_insert(run.start_at);
         if run.outcome != Outcome::Success {
             return;
         }
@@ -604,7 +661,12 @@ impl Detector for VolumeAnomaly {
             return;
         };
         let at = end_of(run);
-        match (judge_volume(ctx, hist, run.start_at, r), &mut self.open) {
+        let verdict = if run.start_at - first >= ctx.cfg.volume_min_span.ms() {
+            judge_volume(ctx, hist, run.start_at, r)
+        } else {
+            None
+        };
+        match (verdict, &mut self.open) {
             (Some(_), Some(ep)) => ep.seen(at),
             (Some(details), None) => {
                 let expected = details["expected_records"].as_i64().unwrap_or(0);

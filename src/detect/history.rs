@@ -151,6 +151,16 @@ impl History {
         slot_values(&self.by_weekday[slots(t).1], volume)
     }
 
+    /// Log durations (`volume = false`) or log volumes kept for hour `h` (0-23).
+    pub fn hour_values(&self, h: usize, volume: bool) -> Vec<f64> {
+        slot_values(&self.by_hour[h % 24], volume)
+    }
+
+    /// Log durations or log volumes kept for day of week `d` (0 = Sunday).
+    pub fn weekday_values(&self, d: usize, volume: bool) -> Vec<f64> {
+        slot_values(&self.by_weekday[d % 7], volume)
+    }
+
     /// Binary form: capacities, runs, then the slot rings.
     pub fn encode(&self, out: &mut Vec<u8>) {
         put_u32(out, self.cap as u32);
