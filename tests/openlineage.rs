@@ -547,3 +547,212 @@ fn native_and_openlineage_lines_share_a_file_unless_the_format_is_forced() {
     .collect();
     assert_eq!(ids, want);
 }
+
+#[test]
+fn evaluating_the_history_raises_the_scenario_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = emit_history(dir.path());
+    let pm = Pipemon::new(dir.path());
+    pm.run(&["import", file.to_str().unwrap(), "--no-progress"]);
+    pm.run(&["evaluate", "--now", "data-end"]);
+    let alerts = pm.json_lines(&["alerts", "--all"]);
+
+    // Failure, stuck and systemic alerts: exactly the scenario's, with their teams,
+    // severities (base severity, default priority) and times (event time).
+    type Row = (String, String, String, String, String, String, String);
+    let row = |a: &Value| -> Row {
+        let s = |k: &str| a[k].as_str().unwrap_or("-").to_string();
+        (
+            s("kind"),
+            s("pipeline_id"),
+            s("team"),
+            s("severity"),
+            s("status"),
+            s("started_at"),
+            s("resolved_at"),
+        )
+    };
+    let judged = [
+        "pipeline_failed",
+        "consecutive_failures",
+        "systemic_failure",
+    ];
+    let got: BTreeSet<Row> = alerts
+        .iter()
+        .filter(|a| judged.contains(&a["kind"].as_str().unwrap()))
+        .map(row)
+        .collect();
+    let r = |kind: &str, p: &str, team: &str, sev: &str, status: &str, start: &str, end: &str| {
+        (
+            kind.to_string(),
+            p.to_string(),
+            team.to_string(),
+            sev.to_string(),
+            status.to_string(),
+            start.to_string(),
+            end.to_string(),
+        )
+    };
+    let want: BTreeSet<Row> = [
+        r(
+            "pipeline_failed",
+            BILLING,
+            "billing",
+            "high",
+            "firing",
+            "2026-11-11T04:07:30.000Z",
+            "-",
+        ),
+        r(
+            "consecutive_failures",
+            BILLING,
+            "billing",
+            "critical",
+            "firing",
+            "2026-11-13T04:07:30.000Z",
+            "-",
+        ),
+        r(
+            "pipeline_failed",
+            MARKETING,
+            "marketing-analytics",
+            "high",
+            "resolved",
+            "2026-11-07T06:03:00.000Z",
+            "2026-11-08T06:15:32.000Z",
+        ),
+        r(
+            "pipeline_failed",
+            DBT[0],
+            "analytics-eng",
+            "high",
+            "resolved",
+            "2026-11-09T05:01:40.000Z",
+            "2026-11-10T05:02:20.000Z",
+        ),
+        r(
+            "pipeline_failed",
+            DBT[1],
+            "analytics-eng",
+            "high",
+            "resolved",
+            "2026-11-09T05:03:20.000Z",
+            "2026-11-10T05:04:51.000Z",
+        ),
+        r(
+            "pipeline_failed",
+            DBT[2],
+            "analytics-eng",
+            "high",
+            "resolved",
+            "2026-11-09T05:05:00.000Z",
+            "2026-11-10T05:07:03.000Z",
+        ),
+        r(
+            "systemic_failure",
+            "-",
+            "platform",
+            "critical",
+            "resolved",
+            "2026-11-09T05:05:00.000Z",
+            "2026-11-09T05:35:00.000Z",
+        ),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(got, want);
+
+    let systemic = alerts
+        .iter()
+        .find(|a| a["kind"] == "systemic_failure")
+        .unwrap();
+    assert_eq!(
+        systemic["details"]["affected_pipelines"],
+        serde_json::json!([DBT[2], DBT[0], DBT[1]])
+    );
+
+    // The run that never ends is stuck; the streaming job, running for two weeks, is not.
+    let stuck: Vec<&Value> = alerts.iter().filter(|a| a["kind"] == "stuck_run").collect();
+    assert_eq!(stuck.len(), 1, "{stuck:?}");
+    let stuck = stuck[0];
+    assert_eq!(
+        (
+            &stuck["pipeline_id"],
+            &stuck["team"],
+            &stuck["severity"],
+            &stuck["status"]
+        ),
+        (
+            &Value::from(INVENTORY),
+            &Value::from("inventory"),
+            &Value::from("high"),
+            &Value::from("firing")
+        )
+    );
+    let stuck_run = pm
+        .json_lines(&["query", "runs", "--pipeline", INVENTORY])
+        .into_iter()
+        .find(|r| r["outcome"] == "running")
+        .unwrap();
+    assert_eq!(stuck["run_id"], stuck_run["run_id"]);
+    let started = stuck["started_at"].as_str().unwrap();
+    assert!(
+        started > "2026-11-14T01:00:00.000Z" && started <= "2026-11-14T22:00:00.000Z",
+        "stuck from the run's start plus a threshold, before the data end: {started}"
+    );
+
+    // A task that failed once and succeeded on retry raises no failure alert at all,
+    // and nothing about the streaming job is missed or stuck.
+    for a in &alerts {
+        let kind = a["kind"].as_str().unwrap();
+        let p = a["pipeline_id"].as_str().unwrap_or("-");
+        assert!(
+            !([LOAD, DAG].contains(&p)
+                && [
+                    "pipeline_failed",
+                    "consecutive_failures",
+                    "failure_rate_spike"
+                ]
+                .contains(&kind)),
+            "{a}"
+        );
+        assert!(
+            !(p == STREAM && ["stuck_run", "missed_run"].contains(&kind)),
+            "{a}"
+        );
+    }
+    // Every pipeline alert goes to the team its ownership facet names.
+    let owner: BTreeMap<&str, &str> = [
+        (DAG, "payments"),
+        (LOAD, "payments"),
+        (BILLING, "billing"),
+        (MARKETING, "marketing-analytics"),
+        (INVENTORY, "inventory"),
+        (STREAM, "growth"),
+        (DBT[0], "analytics-eng"),
+        (DBT[1], "analytics-eng"),
+        (DBT[2], "analytics-eng"),
+    ]
+    .into_iter()
+    .collect();
+    for a in alerts.iter().filter(|a| !a["pipeline_id"].is_null()) {
+        let p = a["pipeline_id"].as_str().unwrap();
+        assert_eq!(a["team"].as_str(), Some(owner[p]), "{a}");
+    }
+
+    // The health table counts each pipeline's firing alerts.
+    let health = pm.json_lines(&["query", "pipeline_health"]);
+    assert_eq!(health.len(), 9);
+    for h in &health {
+        let p = h["pipeline_id"].as_str().unwrap();
+        let firing = alerts
+            .iter()
+            .filter(|a| a["pipeline_id"] == p && a["status"] == "firing")
+            .count();
+        assert_eq!(h["open_alerts"], firing, "{p}");
+    }
+    assert_eq!(
+        health.iter().find(|h| h["pipeline_id"] == BILLING).unwrap()["open_alerts"],
+        2
+    );
+}
