@@ -15,6 +15,11 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_views",
         include_str!("../../migrations/0002_views.sql"),
     ),
+    // Goes after 0003_detect once detection lands (keep this order when merging).
+    (
+        "0004_alerting",
+        include_str!("../../migrations/0004_alerting.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
