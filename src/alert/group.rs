@@ -298,6 +298,8 @@ fn flush_group(
             }
         }
     }
+    // Firing first, then resolved; each in the order the alerts were raised.
+    current.sort_by_key(|n| (!n.firing, n.alert.id));
     let entry = read_log(conn, key, receiver)?;
     let decision = decide(
         entry.as_ref(),
