@@ -145,8 +145,8 @@ impl Db {
         .unwrap()
     }
 
-    /// Outbox rows: (status, reason, alert_ids, attempts, next_attempt_at, last_error).
-    pub fn outbox(&self) -> Vec<(String, String, Vec<i64>, i64, i64, Option<String>)> {
+    /// Outbox rows, oldest first.
+    pub fn outbox(&self) -> Vec<OutRow> {
         let c = self.store.conn().unwrap();
         let mut s = c
             .prepare("SELECT status, reason, alert_ids, attempts, next_attempt_at, last_error FROM notifications ORDER BY id")
@@ -166,6 +166,17 @@ impl Db {
         .collect::<Result<_, _>>()
         .unwrap()
     }
+}
+
+/// One outbox row as tests inspect it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutRow {
+    pub status: String,
+    pub reason: String,
+    pub alert_ids: Vec<i64>,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
 }
 
 pub fn config(text: &str) -> Config {
