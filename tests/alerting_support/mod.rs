@@ -153,14 +153,14 @@ impl Db {
             .unwrap();
         s.query_map([], |r| {
             let ids: String = r.get(2)?;
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                serde_json::from_str(&ids).unwrap(),
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
+            Ok(OutRow {
+                status: r.get(0)?,
+                reason: r.get(1)?,
+                alert_ids: serde_json::from_str(&ids).unwrap(),
+                attempts: r.get(3)?,
+                next_attempt_at: r.get(4)?,
+                last_error: r.get(5)?,
+            })
         })
         .unwrap()
         .collect::<Result<_, _>>()
