@@ -453,3 +453,30 @@ path = "{0}.ml"
     assert_eq!(db.alert(a)["receivers"], json!(["pager", "ml"]));
     assert_eq!(db.alert(b)["receivers"], json!(["file"]));
 }
+
+#[test]
+fn rebuilt_alerts_are_not_renotified_and_owed_resolutions_are_sent() {
+    let db = Db::new();
+    let c = file_config(&db, "", "");
+    let a = db.fire("pipeline_failed", Some("a"), "data", T0, json!({}));
+    let b = db.fire("pipeline_failed", Some("b"), "data", T0, json!({}));
+    db.tick(&c, T0);
+    db.tick(&c, T0 + 30_000);
+    assert_eq!(sent(&db), vec![vec![f(a), f(b)]]);
+    // A rebuild deletes every alert and re-derives them with new ids: a still fires,
+    // b has meanwhile resolved.
+    let conn = db.store.conn().unwrap();
+    conn.execute("DELETE FROM alerts", []).unwrap();
+    let a2 = db.fire("pipeline_failed", Some("a"), "data", T0, json!({}));
+    let b2 = db.fire("pipeline_failed", Some("b"), "data", T0, json!({}));
+    conn.execute("UPDATE alerts SET id = id + 50", []).unwrap();
+    let (a2, b2) = (a2 + 50, b2 + 50);
+    db.resolve(b2, T0 + 3 * MIN);
+    db.tick(&c, T0 + 5 * MIN + 30_000);
+    assert_eq!(sent(&db).len(), 2);
+    assert_eq!(
+        sent(&db)[1],
+        vec![f(a2), r(b2)],
+        "b's owed resolution, a not re-fired"
+    );
+}

@@ -254,7 +254,7 @@ fn flush_group(
             .collect::<rusqlite::Result<_>>()?
     };
     let ids: Vec<i64> = members.iter().map(|m| m.1).collect();
-    let rows: BTreeMap<i64, AlertRow> = load_alerts(
+    let mut rows: BTreeMap<i64, AlertRow> = load_alerts(
         conn,
         "id IN (SELECT value FROM json_each(?1))",
         [serde_json::to_string(&ids)?],
@@ -262,6 +262,28 @@ fn flush_group(
     .into_iter()
     .map(|a| (a.id, a))
     .collect();
+    // A member whose row is gone (`evaluate --rebuild` re-derives alerts with new ids)
+    // follows the newest alert of its fingerprint, so a resolution still owed is sent.
+    let mut members = members;
+    for m in members.iter_mut() {
+        if rows.contains_key(&m.1) {
+            continue;
+        }
+        if let Some(a) = load_alerts(
+            conn,
+            "id = (SELECT max(id) FROM alerts WHERE fingerprint = ?1)",
+            [&m.0],
+        )?
+        .pop()
+        {
+            m.1 = a.id;
+            conn.execute(
+                "UPDATE notify_members SET alert_id = ?3 WHERE group_key = ?1 AND fingerprint = ?2",
+                params![key, m.0, a.id],
+            )?;
+            rows.insert(a.id, a);
+        }
+    }
 
     let mut firing = BTreeSet::new();
     let mut resolved = BTreeSet::new();
