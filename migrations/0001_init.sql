@@ -150,6 +150,13 @@ CREATE TABLE pipeline_stats (
     avg_records          REAL
 ) STRICT;
 
+-- Pipelines whose pipeline_stats row is out of date: written in the same
+-- transaction as the events that made it so, cleared when the stats are refreshed
+-- (at the end of each import, or by the next command that reads health).
+CREATE TABLE stats_stale (
+    pipeline_id TEXT PRIMARY KEY NOT NULL
+) STRICT;
+
 -- Pipelines whose runs changed since the last evaluation, with the earliest start
 -- of a changed run: evaluate re-examines only these, from that point on.
 CREATE TABLE pending_changes (

@@ -1,1 +1,248 @@
-//! Named queries (in progress).
+//! Named queries: each is a view in the database (`SELECT * FROM <name>`), so what the
+//! CLI prints is what a person sees at a sqlite3 prompt. Filters add WHERE clauses on the
+//! view's readable columns; `--since` on the health views recomputes their aggregates
+//! for the window inside a transaction that is rolled back.
+
+use anyhow::{Result, bail};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ToSql};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::model::Millis;
+use crate::output::Rows;
+use crate::store::import::{compute_stats, refresh_stale_stats};
+
+/// The named queries, in the order `--help` lists them.
+pub const NAMES: &[&str] = &[
+    "pipeline_health",
+    "team_health",
+    "runs",
+    "failures",
+    "execution_patterns",
+];
+
+/// Filters common to the named queries.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub pipeline: Option<String>,
+    pub team: Option<String>,
+    pub since: Option<Millis>,
+    pub limit: Option<u64>,
+}
+
+/// Runs a named query. Brings `pipeline_stats` up to date first (a killed import may
+/// have left some pipelines stale).
+pub fn run_named(conn: &Connection, name: &str, filter: &Filter) -> Result<Rows> {
+    if !NAMES.contains(&name) {
+        bail!(crate::error::hinted(
+            format!("unknown query `{name}`"),
+            format!("the queries are: {}", NAMES.join(", ")),
+        ));
+    }
+    refresh_stats_now(conn)?;
+    let mut sql = format!("SELECT * FROM {name}");
+    let mut wheres: Vec<String> = Vec::new();
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    if let Some(p) = &filter.pipeline {
+        if name == "team_health" {
+            bail!("--pipeline does not apply to team_health (it is per team)");
+        }
+        args.push(Box::new(p.clone()));
+        wheres.push(format!("pipeline_id = ?{}", args.len()));
+    }
+    if let Some(t) = &filter.team {
+        if name == "runs" {
+            args.push(Box::new(t.clone()));
+            wheres.push(format!(
+                "pipeline_id IN (SELECT pipeline_id FROM pipelines \
+                 WHERE coalesce(team_override, team, 'unowned') = ?{})",
+                args.len()
+            ));
+        } else {
+            args.push(Box::new(t.clone()));
+            wheres.push(format!("team = ?{}", args.len()));
+        }
+    }
+    let window = filter.since.is_some() && matches!(name, "pipeline_health" | "team_health");
+    if let Some(since) = filter.since {
+        let text = crate::time::format_ms(since);
+        match name {
+            "runs" => {
+                args.push(Box::new(text));
+                wheres.push(format!("started_at >= ?{}", args.len()));
+            }
+            "failures" => {
+                args.push(Box::new(text));
+                wheres.push(format!("failed_at >= ?{}", args.len()));
+            }
+            "execution_patterns" => {
+                bail!("--since does not apply to execution_patterns (patterns need all history)")
+            }
+            _ => {}
+        }
+    }
+    if !wheres.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&wheres.join(" AND "));
+    }
+    sql.push_str(match name {
+        "pipeline_health" | "execution_patterns" => " ORDER BY pipeline_id",
+        "team_health" => " ORDER BY team",
+        "runs" => " ORDER BY started_at DESC, pipeline_id, run_id",
+        _ => "",
+    });
+    if let Some(limit) = filter.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
+    if window {
+        // Recompute the aggregates for the window, read, and roll back: the stored
+        // all-history figures are untouched.
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let result = (|| -> Result<Rows> {
+            conn.execute_batch(
+                "DROP TABLE IF EXISTS temp.stats_scope;
+                 CREATE TEMP TABLE stats_scope (pipeline_id TEXT PRIMARY KEY) WITHOUT ROWID;
+                 INSERT INTO temp.stats_scope SELECT pipeline_id FROM pipelines;",
+            )?;
+            compute_stats(conn, filter.since.unwrap_or(i64::MIN))?;
+            select_rows(conn, &sql, &params)
+        })();
+        conn.execute_batch("ROLLBACK")?;
+        result
+    } else {
+        select_rows(conn, &sql, &params)
+    }
+}
+
+/// Refreshes stale health aggregates in their own short transaction.
+pub fn refresh_stats_now(conn: &Connection) -> Result<()> {
+    let stale: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM stats_stale)", [], |r| {
+        r.get(0)
+    })?;
+    if stale {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        match refresh_stale_stats(conn) {
+            Ok(()) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                conn.execute_batch("ROLLBACK")?;
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a SELECT and returns its rows as JSON values, columns in order.
+pub fn select_rows(conn: &Connection, sql: &str, params: &[&dyn ToSql]) -> Result<Rows> {
+    let mut stmt = conn.prepare(sql)?;
+    let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+    let n = columns.len();
+    let mut out = Rows {
+        columns,
+        rows: Vec::new(),
+    };
+    let mut rows = stmt.query(params)?;
+    while let Some(row) = rows.next()? {
+        let mut values = Vec::with_capacity(n);
+        for i in 0..n {
+            values.push(match row.get_ref(i)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(v) => Value::from(v),
+                ValueRef::Real(v) => serde_json::Number::from_f64(v)
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null),
+                ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) => Value::String(format!("<{} bytes>", b.len())),
+            });
+        }
+        out.rows.push(values);
+    }
+    Ok(out)
+}
+
+/// One hot query and whether its plan uses the index meant for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanCheck {
+    pub name: String,
+    pub sql: String,
+    pub plan: String,
+    pub expected_index: String,
+    pub ok: bool,
+}
+
+/// The queries pipemon runs most, each with the index it must use.
+pub const HOT_QUERIES: &[(&str, &str, &str)] = &[
+    (
+        "event deduplication (import)",
+        "SELECT 1 FROM events WHERE pipeline_id = 'p' AND event_key = 'k'",
+        "PRIMARY KEY",
+    ),
+    (
+        "run upsert lookup (import)",
+        "SELECT term_ts FROM run_state WHERE pipeline_id = 'p' AND run_id = 'r'",
+        "PRIMARY KEY",
+    ),
+    (
+        "pipeline history scan (detectors, query runs --pipeline)",
+        "SELECT run_id, outcome, duration_ms FROM run_state \
+         WHERE pipeline_id = 'p' AND start_at >= 0 ORDER BY start_at",
+        "runs_by_pipeline_start",
+    ),
+    (
+        "recent final failures (query failures, systemic detection)",
+        "SELECT pipeline_id, run_id FROM run_state \
+         WHERE term_status = 'failed' AND term_ts >= 0 ORDER BY term_ts DESC",
+        "runs_failed_by_end",
+    ),
+    (
+        "runs in progress (stuck-run detection)",
+        "SELECT run_id, start_at FROM run_state \
+         WHERE pipeline_id = 'p' AND term_status IS NULL ORDER BY start_at",
+        "runs_in_progress",
+    ),
+    (
+        "runs in the last 24 h (pipeline_health)",
+        "SELECT count(*) FROM run_state WHERE pipeline_id = 'p' AND start_at > 0",
+        "runs_by_pipeline_start",
+    ),
+    (
+        "open alerts of a pipeline (pipeline_health, alerts --pipeline)",
+        "SELECT count(*) FROM alerts WHERE pipeline_id = 'p' AND status = 'firing'",
+        "alerts_by_pipeline",
+    ),
+    (
+        "open alert of a condition (evaluate)",
+        "SELECT id FROM alerts WHERE fingerprint = 'f' AND status = 'firing'",
+        "alerts_open_by_fingerprint",
+    ),
+];
+
+/// Runs EXPLAIN QUERY PLAN on every hot query and checks it names its index.
+pub fn check_hot_query_plans(conn: &Connection) -> Result<Vec<PlanCheck>> {
+    let mut out = Vec::new();
+    for (name, sql, index) in HOT_QUERIES {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let details: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(3))?
+            .collect::<rusqlite::Result<_>>()?;
+        let plan = details.join("; ");
+        let uses = if *index == "PRIMARY KEY" {
+            plan.contains("USING PRIMARY KEY")
+        } else {
+            plan.contains(&format!("INDEX {index}"))
+        };
+        let full_scan = details
+            .iter()
+            .any(|d| d.starts_with("SCAN ") && !d.contains("INDEX"));
+        out.push(PlanCheck {
+            name: name.to_string(),
+            sql: sql.to_string(),
+            plan,
+            expected_index: index.to_string(),
+            ok: uses && !full_scan,
+        });
+    }
+    Ok(out)
+}

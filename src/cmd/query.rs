@@ -1,16 +1,47 @@
-//! `pipemon query` (placeholder).
+//! `pipemon query NAME`, and the take-home's `--data-file FILE --query NAME`.
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::Context;
-use crate::cli::QueryArgs;
+use crate::cli::{InputFormat, QueryArgs};
+use crate::query::{Filter, run_named};
+use crate::store::import::{ImportOptions, import_paths};
 
-pub fn run(_ctx: &Context, _args: &QueryArgs) -> Result<()> {
-    bail!("`pipemon query` is not implemented yet")
+pub fn run(ctx: &Context, args: &QueryArgs) -> Result<()> {
+    let since = match &args.since {
+        None => None,
+        Some(s) => Some(crate::time::parse_user_time(s).ok_or_else(|| {
+            crate::error::hinted(
+                format!("--since `{s}` is not a time"),
+                "give RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01) or epoch milliseconds",
+            )
+        })?),
+    };
+    let filter = Filter {
+        pipeline: args.pipeline.clone(),
+        team: args.team.clone(),
+        since,
+        limit: args.limit,
+    };
+    let store = ctx.open_store()?;
+    let conn = store.conn()?;
+    run_named(&conn, &args.name, &filter)?.print(ctx.format)?;
+    Ok(())
 }
 
-pub fn run_take_home(_ctx: &Context, _file: &Path, _query: &str) -> Result<()> {
-    bail!("`pipemon --data-file` is not implemented yet")
+/// `pipemon --data-file FILE --query NAME`: import, then answer the query.
+pub fn run_take_home(ctx: &Context, file: &Path, query: &str) -> Result<()> {
+    let store = ctx.open_store()?;
+    let opts = ImportOptions {
+        strict: false,
+        input_format: InputFormat::Auto,
+        progress: true,
+    };
+    let summary = import_paths(&store, &[file.to_path_buf()], &opts)?;
+    super::import::report(crate::cli::Format::Table, &summary)?;
+    let conn = store.conn()?;
+    run_named(&conn, query, &Filter::default())?.print(ctx.format)?;
+    Ok(())
 }

@@ -1,1 +1,1000 @@
-//! Batched event import (in progress).
+//! Batched event import: input files → events, runs, pipelines, rejected lines.
+//!
+//! A reader thread splits input into lines and parses them; the calling thread writes
+//! each batch in one transaction: new events (duplicates skipped by the primary key),
+//! then one merged upsert per touched run and pipeline, the rejected lines, and the
+//! bookkeeping that later readers rely on (`pending_changes`, `stats_stale`, `data_end`).
+//! A killed import leaves whole batches only, and importing again completes it without
+//! duplicates. `--strict` runs everything in one transaction and rolls it back at the
+//! first bad line, leaving the database as it was.
+//!
+//! Memory is bounded by the batch and the channel depth, never by the file: lines longer
+//! than `MAX_LINE_BYTES` are rejected without being held whole.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, LazyLock};
+use std::thread;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use flate2::read::MultiGzDecoder;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use xxhash_rust::xxh3::xxh3_128;
+
+use super::Store;
+use crate::cli::InputFormat;
+use crate::ingest::{self, Reject, RejectReason};
+use crate::model::{Event, Millis, Status};
+
+/// Lines per write transaction: large enough to amortise the commit, small enough
+/// that memory stays flat and an interrupted import loses little.
+pub const BATCH_LINES: usize = 20_000;
+/// Longest accepted line; longer ones are rejected (`invalid_value`) unread.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// How many rejections are printed to stderr before the rest are only counted.
+const SHOWN_REJECTIONS: usize = 5;
+
+/// How an import behaves.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub strict: bool,
+    pub input_format: InputFormat,
+    /// Draw a progress bar (only ever on a terminal).
+    pub progress: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            strict: false,
+            input_format: InputFormat::Auto,
+            progress: false,
+        }
+    }
+}
+
+/// What an import did; serialises to the summary object of events.md.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportSummary {
+    pub files: Vec<String>,
+    pub lines: u64,
+    pub blank: u64,
+    pub inserted: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    pub seconds: f64,
+    pub events_per_second: f64,
+    /// The first few rejections as `file:line: reason: message`, for stderr.
+    #[serde(skip)]
+    pub first_rejections: Vec<String>,
+}
+
+/// One input line after parsing.
+enum Item {
+    Blank,
+    Event(Box<Event>),
+    Rejected { reject: Reject, raw: String },
+}
+
+/// A batch of parsed lines from one source, with the line number of the first.
+struct Batch {
+    first_line: u64,
+    items: Vec<Item>,
+}
+
+/// The display name of an input path (`-` is standard input).
+pub fn source_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Imports every path in order; see the module comment for the guarantees.
+pub fn import_paths(
+    store: &Store,
+    paths: &[PathBuf],
+    opts: &ImportOptions,
+) -> Result<ImportSummary> {
+    let started = Instant::now();
+    let conn = store.conn()?;
+    let mut summary = ImportSummary {
+        files: paths.iter().map(|p| source_name(p)).collect(),
+        ..ImportSummary::default()
+    };
+    for reason in RejectReason::ALL {
+        summary
+            .rejected_by_reason
+            .insert(reason.as_str().to_string(), 0);
+    }
+    let mut touched: HashSet<String> = HashSet::new();
+
+    if opts.strict {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let result = (|| -> Result<()> {
+            for path in paths {
+                import_one(&conn, path, opts, &mut summary, &mut touched)?;
+            }
+            refresh_stale_stats(&conn)
+        })();
+        match result {
+            Ok(()) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                conn.execute_batch("ROLLBACK")?;
+                return Err(e.context("nothing was imported (--strict)"));
+            }
+        }
+    } else {
+        for path in paths {
+            import_one(&conn, path, opts, &mut summary, &mut touched)?;
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        refresh_stale_stats(&conn)?;
+        conn.execute_batch("COMMIT")?;
+    }
+
+    summary.seconds = started.elapsed().as_secs_f64();
+    let accepted = summary.inserted + summary.duplicates;
+    summary.events_per_second = if summary.seconds > 0.0 {
+        accepted as f64 / summary.seconds
+    } else {
+        0.0
+    };
+    Ok(summary)
+}
+
+/// Opens an input: `-` is stdin; gzip is recognised by its magic bytes.
+fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
+    let (raw, len): (Box<dyn Read + Send>, Option<u64>) = if path == Path::new("-") {
+        (Box::new(io::stdin()), None)
+    } else {
+        let file = File::open(path).map_err(|e| {
+            anyhow!(crate::error::hinted(
+                format!("cannot open {}: {e}", path.display()),
+                "check the path; use - to read standard input",
+            ))
+        })?;
+        let len = file.metadata().ok().map(|m| m.len());
+        (Box::new(file), len)
+    };
+    let mut buffered = BufReader::with_capacity(1 << 20, raw);
+    let is_gzip = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    if is_gzip {
+        Ok((
+            Box::new(BufReader::with_capacity(
+                1 << 20,
+                MultiGzDecoder::new(buffered),
+            )),
+            len,
+        ))
+    } else {
+        Ok((Box::new(buffered), len))
+    }
+}
+
+/// Counts bytes read, for the progress bar.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn progress_bar(opts: &ImportOptions, len: Option<u64>, name: &str) -> ProgressBar {
+    if !opts.progress || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match len {
+        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let style = if len.is_some() {
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+    } else {
+        "{msg} {spinner} {bytes} {bytes_per_sec}"
+    };
+    if let Ok(s) = ProgressStyle::with_template(style) {
+        bar.set_style(s.progress_chars("=> "));
+    }
+    bar.set_message(name.to_string());
+    bar
+}
+
+fn import_one(
+    conn: &Connection,
+    path: &Path,
+    opts: &ImportOptions,
+    summary: &mut ImportSummary,
+    touched: &mut HashSet<String>,
+) -> Result<()> {
+    let name = source_name(path);
+    let (input, len) = open_input(path)?;
+    // Gzip input is measured in compressed bytes, matching the file length.
+    let count = Arc::new(AtomicU64::new(0));
+    let bar = progress_bar(opts, len, &name);
+    let input = Counting {
+        inner: input,
+        count: Arc::clone(&count),
+    };
+
+    conn.execute(
+        "INSERT INTO imports (source, started_at) VALUES (?1, ?2)",
+        params![name, crate::time::now_ms()],
+    )?;
+    let import_id = conn.last_insert_rowid();
+
+    let (tx, rx) = sync_channel::<io::Result<Batch>>(4);
+    let format = opts.input_format;
+    let reader = thread::spawn(move || read_batches(input, format, |b| tx.send(b).is_ok()));
+    let outcome = write_batches(
+        conn,
+        &rx,
+        &name,
+        import_id,
+        opts.strict,
+        summary,
+        touched,
+        || bar.set_position(count.load(Ordering::Relaxed)),
+    );
+    drop(rx);
+    let _ = reader.join();
+    bar.finish_and_clear();
+    outcome?;
+
+    conn.execute(
+        "UPDATE imports SET finished_at = ?2 WHERE id = ?1",
+        params![import_id, crate::time::now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Splits input into lines (bounded length), parses them, hands out batches.
+fn read_batches(
+    mut input: impl Read,
+    format: InputFormat,
+    mut send: impl FnMut(io::Result<Batch>) -> bool,
+) {
+    let mut reader = BufReader::with_capacity(1 << 16, &mut input);
+    let mut line_no: u64 = 0;
+    let mut batch = Batch {
+        first_line: 1,
+        items: Vec::with_capacity(BATCH_LINES),
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    loop {
+        buf.clear();
+        let (read_any, too_long) = match read_line_bounded(&mut reader, &mut buf) {
+            Ok(r) => r,
+            Err(e) => {
+                send(Err(e));
+                return;
+            }
+        };
+        if !read_any {
+            break;
+        }
+        line_no += 1;
+        batch.items.push(parse_bytes(&buf, too_long, format));
+        if batch.items.len() >= BATCH_LINES {
+            let next = Batch {
+                first_line: line_no + 1,
+                items: Vec::with_capacity(BATCH_LINES),
+            };
+            if !send(Ok(std::mem::replace(&mut batch, next))) {
+                return;
+            }
+        }
+    }
+    if !batch.items.is_empty() {
+        send(Ok(batch));
+    }
+}
+
+/// Reads one line into `buf` without its terminator, keeping at most
+/// `MAX_LINE_BYTES`. Returns (something was read, the line was cut).
+fn read_line_bounded(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<(bool, bool)> {
+    let mut read_any = false;
+    let mut too_long = false;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            break;
+        }
+        read_any = true;
+        let (chunk, found, used) = match memchr_newline(available) {
+            Some(i) => (&available[..i], true, i + 1),
+            None => (available, false, available.len()),
+        };
+        if buf.len() + chunk.len() > MAX_LINE_BYTES {
+            too_long = true;
+            let room = MAX_LINE_BYTES.saturating_sub(buf.len());
+            buf.extend_from_slice(&chunk[..room.min(chunk.len())]);
+        } else {
+            buf.extend_from_slice(chunk);
+        }
+        reader.consume(used);
+        if found {
+            break;
+        }
+    }
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    Ok((read_any, too_long))
+}
+
+fn memchr_newline(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+fn parse_bytes(bytes: &[u8], too_long: bool, format: InputFormat) -> Item {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(_) => {
+            return Item::Rejected {
+                reject: Reject::new(RejectReason::InvalidJson, "line is not valid UTF-8"),
+                raw: String::from_utf8_lossy(bytes).into_owned(),
+            };
+        }
+    };
+    if too_long {
+        return Item::Rejected {
+            reject: Reject::new(
+                RejectReason::InvalidValue,
+                format!("line is longer than {MAX_LINE_BYTES} bytes (kept truncated)"),
+            ),
+            raw: text.to_string(),
+        };
+    }
+    if text.trim().is_empty() {
+        return Item::Blank;
+    }
+    match ingest::parse_line(text, format) {
+        Ok(ev) => Item::Event(Box::new(ev)),
+        Err(reject) => Item::Rejected {
+            reject,
+            raw: text.to_string(),
+        },
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_batches(
+    conn: &Connection,
+    rx: &Receiver<io::Result<Batch>>,
+    name: &str,
+    import_id: i64,
+    strict: bool,
+    summary: &mut ImportSummary,
+    touched: &mut HashSet<String>,
+    mut on_batch: impl FnMut(),
+) -> Result<()> {
+    for batch in rx.iter() {
+        let batch = batch.with_context(|| format!("reading {name}"))?;
+        if !strict {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+        }
+        let result = write_batch(conn, &batch, name, import_id, strict, summary, touched);
+        if !strict {
+            match result {
+                Ok(()) => conn.execute_batch("COMMIT")?,
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
+        } else {
+            result?;
+        }
+        on_batch();
+    }
+    Ok(())
+}
+
+/// Writes one batch inside the caller's transaction.
+fn write_batch(
+    conn: &Connection,
+    batch: &Batch,
+    name: &str,
+    import_id: i64,
+    strict: bool,
+    summary: &mut ImportSummary,
+    touched: &mut HashSet<String>,
+) -> Result<()> {
+    let mut insert_event = conn.prepare_cached(
+        "INSERT INTO events (pipeline_id, event_key, run_id, status, ts, attempt, duration_ms,
+             records_processed, error_type, error_message, task_id, scheduled_at, extra, import_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT (pipeline_id, event_key) DO NOTHING",
+    )?;
+    let mut runs: HashMap<(String, String), RunDelta> = HashMap::new();
+    let mut pipelines: HashMap<String, PipelineDelta> = HashMap::new();
+    let (mut lines, mut blank, mut inserted, mut duplicates, mut rejected) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut batch_max_ts: Option<Millis> = None;
+    let rejected_at = crate::time::now_ms();
+
+    for (i, item) in batch.items.iter().enumerate() {
+        let line = batch.first_line + i as u64;
+        lines += 1;
+        match item {
+            Item::Blank => blank += 1,
+            Item::Rejected { reject, raw } => {
+                if strict {
+                    return Err(anyhow!(crate::error::hinted(
+                        format!("{name}:{line}: {}: {}", reject.reason, reject.message),
+                        "fix the line, or import without --strict to skip bad lines and keep them in `pipemon rejected`",
+                    )));
+                }
+                rejected += 1;
+                *summary
+                    .rejected_by_reason
+                    .entry(reject.reason.as_str().to_string())
+                    .or_default() += 1;
+                if summary.first_rejections.len() < SHOWN_REJECTIONS {
+                    summary.first_rejections.push(format!(
+                        "{name}:{line}: {}: {}",
+                        reject.reason, reject.message
+                    ));
+                }
+                conn.prepare_cached(
+                    "INSERT INTO rejected_events
+                         (raw_hash, source, line, reason, message, raw, import_id, rejected_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (raw_hash) DO NOTHING",
+                )?
+                .execute(params![
+                    format!("{:032x}", xxh3_128(raw.as_bytes())),
+                    name,
+                    line as i64,
+                    reject.reason.as_str(),
+                    reject.message,
+                    raw,
+                    import_id,
+                    rejected_at
+                ])?;
+            }
+            Item::Event(ev) => {
+                let n = insert_event.execute(params![
+                    ev.pipeline_id,
+                    ev.event_key,
+                    ev.run_id,
+                    ev.status.as_str(),
+                    ev.ts,
+                    ev.attempt,
+                    ev.duration_ms,
+                    ev.records_processed,
+                    ev.error_type,
+                    ev.error_message,
+                    ev.task_id,
+                    ev.scheduled_at,
+                    ev.extra,
+                    import_id
+                ])?;
+                if n == 0 {
+                    duplicates += 1;
+                    continue;
+                }
+                inserted += 1;
+                batch_max_ts = Some(batch_max_ts.map_or(ev.ts, |m| m.max(ev.ts)));
+                runs.entry((ev.pipeline_id.clone(), ev.run_id.clone()))
+                    .or_default()
+                    .add(ev);
+                pipelines.entry(ev.pipeline_id.clone()).or_default().add(ev);
+            }
+        }
+    }
+
+    let mut earliest: HashMap<String, Millis> = HashMap::new();
+    {
+        let mut upsert = conn.prepare_cached(&UPSERT_RUN)?;
+        for ((pipeline_id, run_id), d) in &runs {
+            let start: Option<Millis> = upsert.query_row(
+                params![
+                    pipeline_id,
+                    run_id,
+                    d.first_event_at,
+                    d.last_event_at,
+                    d.started_at,
+                    d.scheduled_at,
+                    d.max_attempt,
+                    d.n_events,
+                    d.n_retrying,
+                    d.n_failed_terms,
+                    d.max_records,
+                    d.term.as_ref().map(|t| t.ts),
+                    d.term.as_ref().map(|t| t.attempt),
+                    d.term.as_ref().map(|t| t.rank),
+                    d.term.as_ref().map(|t| t.key.as_str()),
+                    d.term.as_ref().map(|t| t.status.as_str()),
+                    d.term.as_ref().and_then(|t| t.duration_ms),
+                    d.term.as_ref().and_then(|t| t.records),
+                    d.term.as_ref().and_then(|t| t.error_type.as_deref()),
+                    d.term.as_ref().and_then(|t| t.error_message.as_deref()),
+                    d.err.as_ref().map(|e| e.ts),
+                    d.err.as_ref().map(|e| e.key.as_str()),
+                    d.err.as_ref().and_then(|e| e.error_type.as_deref()),
+                    d.err.as_ref().and_then(|e| e.error_message.as_deref()),
+                    d.task.as_ref().map(|t| t.0),
+                    d.task.as_ref().map(|t| t.1.as_str()),
+                    d.task.as_ref().map(|t| t.2.as_str()),
+                ],
+                |r| r.get(0),
+            )?;
+            if let Some(start) = start {
+                let e = earliest.entry(pipeline_id.clone()).or_insert(start);
+                *e = (*e).min(start);
+            }
+        }
+    }
+    {
+        let mut upsert = conn.prepare_cached(&UPSERT_PIPELINE)?;
+        let mut stale = conn.prepare_cached(
+            "INSERT INTO stats_stale (pipeline_id) VALUES (?1) ON CONFLICT DO NOTHING",
+        )?;
+        for (pipeline_id, d) in &pipelines {
+            let attr = |a: &Option<(Millis, String)>| a.as_ref().map(|(ts, v)| (*ts, v.clone()));
+            let (team_ts, team) = attr(&d.team).unzip();
+            let (prio_ts, prio) = attr(&d.priority).unzip();
+            let (env_ts, env) = attr(&d.environment).unzip();
+            let (sched_ts, sched) = attr(&d.schedule).unzip();
+            let (up_ts, up) = attr(&d.upstream).unzip();
+            let (str_ts, streaming) = d.streaming.unzip();
+            upsert.execute(params![
+                pipeline_id,
+                team,
+                team_ts,
+                prio,
+                prio_ts,
+                env,
+                env_ts,
+                sched,
+                sched_ts,
+                up,
+                up_ts,
+                streaming.map(i64::from),
+                str_ts,
+                d.first_event_at,
+                d.last_event_at,
+            ])?;
+            stale.execute([pipeline_id])?;
+            touched.insert(pipeline_id.clone());
+        }
+        let mut pending = conn.prepare_cached(
+            "INSERT INTO pending_changes (pipeline_id, earliest_start) VALUES (?1, ?2)
+             ON CONFLICT (pipeline_id) DO UPDATE
+             SET earliest_start = min(earliest_start, excluded.earliest_start)",
+        )?;
+        for (pipeline_id, start) in &earliest {
+            pending.execute(params![pipeline_id, start])?;
+        }
+    }
+    if let Some(ts) = batch_max_ts {
+        conn.prepare_cached(
+            "INSERT INTO meta (key, value) VALUES ('data_end', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+        )?
+        .execute([ts])?;
+    }
+    conn.prepare_cached(
+        "UPDATE imports SET lines = lines + ?2, blank = blank + ?3, inserted = inserted + ?4,
+             duplicates = duplicates + ?5, rejected = rejected + ?6
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        import_id,
+        lines as i64,
+        blank as i64,
+        inserted as i64,
+        duplicates as i64,
+        rejected as i64
+    ])?;
+
+    summary.lines += lines;
+    summary.blank += blank;
+    summary.inserted += inserted;
+    summary.duplicates += duplicates;
+    summary.rejected += rejected;
+    Ok(())
+}
+
+/// The deciding terminal event of a run so far.
+#[derive(Debug, Clone)]
+struct Terminal {
+    ts: Millis,
+    attempt: i64,
+    rank: i64,
+    key: String,
+    status: Status,
+    duration_ms: Option<i64>,
+    records: Option<i64>,
+    error_type: Option<String>,
+    error_message: Option<String>,
+}
+
+impl Terminal {
+    fn order(&self) -> (Millis, i64, i64, &str) {
+        (self.ts, self.attempt, self.rank, &self.key)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ErrorSeen {
+    ts: Millis,
+    key: String,
+    error_type: Option<String>,
+    error_message: Option<String>,
+}
+
+/// A run's merge of the events one batch brings; combined with the stored row by the
+/// same rules in `UPSERT_RUN`.
+#[derive(Debug, Default)]
+struct RunDelta {
+    first_event_at: Option<Millis>,
+    last_event_at: Millis,
+    started_at: Option<Millis>,
+    scheduled_at: Option<Millis>,
+    max_attempt: i64,
+    n_events: i64,
+    n_retrying: i64,
+    n_failed_terms: i64,
+    max_records: Option<i64>,
+    term: Option<Terminal>,
+    err: Option<ErrorSeen>,
+    task: Option<(Millis, String, String)>,
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+impl RunDelta {
+    fn add(&mut self, ev: &Event) {
+        let stateful = ev.status != Status::Other;
+        if self.n_events == 0 {
+            self.last_event_at = ev.ts;
+        }
+        self.n_events += 1;
+        if stateful {
+            self.first_event_at = min_opt(self.first_event_at, Some(ev.ts));
+        }
+        self.last_event_at = self.last_event_at.max(ev.ts);
+        if ev.status == Status::Started {
+            self.started_at = min_opt(self.started_at, Some(ev.ts));
+        }
+        self.scheduled_at = min_opt(self.scheduled_at, ev.scheduled_at);
+        self.max_attempt = self.max_attempt.max(ev.attempt);
+        if ev.status == Status::Retrying {
+            self.n_retrying += 1;
+        }
+        if ev.status == Status::Failed {
+            self.n_failed_terms += 1;
+        }
+        self.max_records = max_opt(self.max_records, ev.records_processed);
+        if ev.status.is_terminal() {
+            let t = Terminal {
+                ts: ev.ts,
+                attempt: ev.attempt,
+                rank: ev.status.terminal_rank(),
+                key: ev.event_key.clone(),
+                status: ev.status,
+                duration_ms: ev.duration_ms,
+                records: ev.records_processed,
+                error_type: ev.error_type.clone(),
+                error_message: ev.error_message.clone(),
+            };
+            if self.term.as_ref().is_none_or(|cur| t.order() > cur.order()) {
+                self.term = Some(t);
+            }
+        }
+        if ev.error_type.is_some() || ev.error_message.is_some() {
+            let newer = self
+                .err
+                .as_ref()
+                .is_none_or(|e| (ev.ts, ev.event_key.as_str()) > (e.ts, e.key.as_str()));
+            if newer {
+                self.err = Some(ErrorSeen {
+                    ts: ev.ts,
+                    key: ev.event_key.clone(),
+                    error_type: ev.error_type.clone(),
+                    error_message: ev.error_message.clone(),
+                });
+            }
+        }
+        if let Some(task) = &ev.task_id {
+            let newer = self
+                .task
+                .as_ref()
+                .is_none_or(|t| (ev.ts, ev.event_key.as_str()) > (t.0, t.1.as_str()));
+            if newer {
+                self.task = Some((ev.ts, ev.event_key.clone(), task.clone()));
+            }
+        }
+    }
+}
+
+/// Merges a run delta into `run_state`. Every column is a commutative merge (min, max,
+/// sum, or "greatest by a total order"), so the row is the same whatever order batches
+/// and lines come in. Returns the merged run's start for `pending_changes`.
+/// (SQLite evaluates every SET expression against the old row, so the "is the incoming
+/// value newer" test can be repeated per column.)
+static UPSERT_RUN: LazyLock<String> = LazyLock::new(|| {
+    let newer = |cols: &[&str]| {
+        let new: Vec<String> = cols.iter().map(|c| format!("excluded.{c}")).collect();
+        format!(
+            "excluded.{first} IS NOT NULL AND ({first} IS NULL OR ({new}) > ({old}))",
+            first = cols[0],
+            new = new.join(", "),
+            old = cols.join(", ")
+        )
+    };
+    let pick = |cond: &str, cols: &[&str]| -> String {
+        cols.iter()
+            .map(|c| format!("    {c} = CASE WHEN {cond} THEN excluded.{c} ELSE {c} END"))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    };
+    let term_order = newer(&["term_ts", "term_attempt", "term_rank", "term_key"]);
+    let err_order = newer(&["err_ts", "err_key"]);
+    let task_order = newer(&["task_ts", "task_key"]);
+    format!(
+        "INSERT INTO run_state (pipeline_id, run_id, first_event_at, last_event_at, started_at,
+    scheduled_at, max_attempt, n_events, n_retrying, n_failed_terms, max_records,
+    term_ts, term_attempt, term_rank, term_key, term_status, term_duration_ms, term_records,
+    term_error_type, term_error_message, err_ts, err_key, err_type, err_message,
+    task_ts, task_key, task_id)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+        ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
+ON CONFLICT (pipeline_id, run_id) DO UPDATE SET
+    first_event_at = coalesce(min(first_event_at, excluded.first_event_at),
+                              first_event_at, excluded.first_event_at),
+    last_event_at  = max(last_event_at, excluded.last_event_at),
+    started_at     = coalesce(min(started_at, excluded.started_at), started_at, excluded.started_at),
+    scheduled_at   = coalesce(min(scheduled_at, excluded.scheduled_at), scheduled_at, excluded.scheduled_at),
+    max_attempt    = max(max_attempt, excluded.max_attempt),
+    n_events       = n_events + excluded.n_events,
+    n_retrying     = n_retrying + excluded.n_retrying,
+    n_failed_terms = n_failed_terms + excluded.n_failed_terms,
+    max_records    = coalesce(max(max_records, excluded.max_records), max_records, excluded.max_records),
+{term},
+{err},
+{task}
+RETURNING start_at",
+        term = pick(
+            &term_order,
+            &[
+                "term_ts",
+                "term_attempt",
+                "term_rank",
+                "term_key",
+                "term_status",
+                "term_duration_ms",
+                "term_records",
+                "term_error_type",
+                "term_error_message",
+            ]
+        ),
+        err = pick(&err_order, &["err_ts", "err_key", "err_type", "err_message"]),
+        task = pick(&task_order, &["task_ts", "task_key", "task_id"]),
+    )
+});
+
+/// A pipeline's attributes from one batch: for each, the value of the latest event
+/// (ties: the greater value) that carried it.
+#[derive(Debug, Default)]
+struct PipelineDelta {
+    team: Option<(Millis, String)>,
+    priority: Option<(Millis, String)>,
+    environment: Option<(Millis, String)>,
+    schedule: Option<(Millis, String)>,
+    upstream: Option<(Millis, String)>,
+    streaming: Option<(Millis, bool)>,
+    first_event_at: Millis,
+    last_event_at: Millis,
+    seen: bool,
+}
+
+fn latest<T: PartialOrd + Clone>(slot: &mut Option<(Millis, T)>, ts: Millis, value: Option<T>) {
+    if let Some(v) = value {
+        let newer = match slot {
+            None => true,
+            Some((cur_ts, cur_v)) => (ts, &v) > (*cur_ts, &*cur_v),
+        };
+        if newer {
+            *slot = Some((ts, v));
+        }
+    }
+}
+
+impl PipelineDelta {
+    fn add(&mut self, ev: &Event) {
+        if !self.seen {
+            self.first_event_at = ev.ts;
+            self.last_event_at = ev.ts;
+            self.seen = true;
+        }
+        self.first_event_at = self.first_event_at.min(ev.ts);
+        self.last_event_at = self.last_event_at.max(ev.ts);
+        latest(&mut self.team, ev.ts, ev.team.clone());
+        latest(
+            &mut self.priority,
+            ev.ts,
+            ev.priority.map(|p| p.as_str().to_string()),
+        );
+        latest(&mut self.environment, ev.ts, ev.environment.clone());
+        latest(&mut self.schedule, ev.ts, ev.schedule.clone());
+        latest(
+            &mut self.upstream,
+            ev.ts,
+            ev.upstream
+                .as_ref()
+                .map(|u| serde_json::to_string(u).unwrap_or_else(|_| "[]".into())),
+        );
+        latest(&mut self.streaming, ev.ts, ev.streaming);
+    }
+}
+
+/// Merges a pipeline delta into `pipelines` by the same "latest by (time, value)" rule.
+static UPSERT_PIPELINE: LazyLock<String> = LazyLock::new(|| {
+    let attrs = [
+        "team",
+        "priority",
+        "environment",
+        "schedule",
+        "upstream",
+        "streaming",
+    ];
+    let sets: Vec<String> = attrs
+        .iter()
+        .flat_map(|a| {
+            let cond = format!(
+                "excluded.{a}_ts IS NOT NULL AND ({a}_ts IS NULL OR (excluded.{a}_ts, excluded.{a}) > ({a}_ts, {a}))"
+            );
+            [
+                format!("    {a} = CASE WHEN {cond} THEN excluded.{a} ELSE {a} END"),
+                format!("    {a}_ts = CASE WHEN {cond} THEN excluded.{a}_ts ELSE {a}_ts END"),
+            ]
+        })
+        .collect();
+    format!(
+        "INSERT INTO pipelines (pipeline_id, team, team_ts, priority, priority_ts, environment,
+    environment_ts, schedule, schedule_ts, upstream, upstream_ts, streaming, streaming_ts,
+    first_event_at, last_event_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+ON CONFLICT (pipeline_id) DO UPDATE SET
+{},
+    first_event_at = min(first_event_at, excluded.first_event_at),
+    last_event_at  = max(last_event_at, excluded.last_event_at)",
+        sets.join(",\n")
+    )
+});
+
+/// Recomputes `pipeline_stats` for the pipelines in `stats_stale`, then clears it.
+/// Runs inside the caller's transaction.
+pub fn refresh_stale_stats(conn: &Connection) -> Result<()> {
+    let any: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM stats_stale)", [], |r| {
+        r.get(0)
+    })?;
+    if !any {
+        return Ok(());
+    }
+    conn.execute_batch(
+        "DROP TABLE IF EXISTS temp.stats_scope;
+         CREATE TEMP TABLE stats_scope (pipeline_id TEXT PRIMARY KEY) WITHOUT ROWID;
+         INSERT INTO temp.stats_scope SELECT pipeline_id FROM stats_stale;",
+    )?;
+    compute_stats(conn, i64::MIN)?;
+    conn.execute_batch("DELETE FROM stats_stale; DROP TABLE temp.stats_scope;")?;
+    Ok(())
+}
+
+/// Writes `pipeline_stats` rows for the pipelines in `temp.stats_scope`, counting runs
+/// that started at or after `since`. Pipelines with no such run get a zero row.
+pub fn compute_stats(conn: &Connection, since: Millis) -> Result<()> {
+    conn.execute(
+        "DELETE FROM pipeline_stats WHERE pipeline_id IN (SELECT pipeline_id FROM temp.stats_scope)",
+        [],
+    )?;
+    conn.execute(STATS_SQL, rusqlite::named_params! { ":since": since })
+        .context("computing pipeline_stats")?;
+    Ok(())
+}
+
+/// The health aggregate per pipeline (durations: successful runs; percentiles: nearest
+/// rank; current failure streak: final failures after the latest success).
+const STATS_SQL: &str = include_str!("sql/pipeline_stats.sql");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(status: Status, ts: Millis, attempt: i64, key: &str) -> Event {
+        Event {
+            pipeline_id: "p".into(),
+            run_id: "r".into(),
+            status,
+            ts,
+            event_key: key.into(),
+            attempt,
+            duration_ms: None,
+            records_processed: None,
+            error_type: None,
+            error_message: None,
+            task_id: None,
+            team: None,
+            priority: None,
+            environment: None,
+            schedule: None,
+            upstream: None,
+            scheduled_at: None,
+            streaming: None,
+            extra: None,
+        }
+    }
+
+    #[test]
+    fn terminal_tie_break_prefers_attempt_then_worse_outcome() {
+        let mut d = RunDelta::default();
+        d.add(&ev(Status::Success, 100, 1, "a"));
+        d.add(&ev(Status::Failed, 100, 1, "b"));
+        assert_eq!(d.term.as_ref().unwrap().status, Status::Failed);
+        d.add(&ev(Status::Success, 100, 2, "c"));
+        assert_eq!(d.term.as_ref().unwrap().status, Status::Success);
+        d.add(&ev(Status::Cancelled, 99, 9, "d"));
+        assert_eq!(d.term.as_ref().unwrap().status, Status::Success);
+    }
+
+    #[test]
+    fn other_events_do_not_make_a_run() {
+        let mut d = RunDelta::default();
+        d.add(&ev(Status::Other, 50, 1, "x"));
+        assert_eq!(d.first_event_at, None);
+        d.add(&ev(Status::Started, 60, 1, "y"));
+        assert_eq!(d.first_event_at, Some(60));
+        assert_eq!(d.last_event_at, 60);
+    }
+
+    #[test]
+    fn bounded_lines_are_cut_and_flagged() {
+        let mut data = vec![b'a'; MAX_LINE_BYTES + 10];
+        data.extend_from_slice(b"\nshort\r\n");
+        let mut r = BufReader::new(&data[..]);
+        let mut buf = Vec::new();
+        assert_eq!(read_line_bounded(&mut r, &mut buf).unwrap(), (true, true));
+        assert_eq!(buf.len(), MAX_LINE_BYTES);
+        buf.clear();
+        assert_eq!(read_line_bounded(&mut r, &mut buf).unwrap(), (true, false));
+        assert_eq!(buf, b"short");
+        buf.clear();
+        assert_eq!(read_line_bounded(&mut r, &mut buf).unwrap(), (false, false));
+    }
+}

@@ -32,8 +32,8 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     migrate_to(conn, latest_version())
 }
 
-/// Applies migrations up to `target` (tests use it to build an older schema).
-pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
+/// Fails, changing nothing, when the database is newer than this binary.
+pub fn refuse_newer(conn: &Connection) -> Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > latest_version() {
         bail!(crate::error::hinted(
@@ -44,6 +44,13 @@ pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
             "use a newer pipemon for this database; it was left untouched",
         ));
     }
+    Ok(())
+}
+
+/// Applies migrations up to `target` (tests use it to build an older schema).
+pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
+    refuse_newer(conn)?;
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current >= target {
         return Ok(());
     }

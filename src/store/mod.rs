@@ -39,6 +39,15 @@ fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
+        // Look before configuring: switching to WAL rewrites the file header, and a
+        // database from a newer pipemon must be left exactly as it is.
+        if path.exists() {
+            let probe =
+                Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .with_context(|| format!("opening database {}", path.display()))?;
+            migrate::refuse_newer(&probe)
+                .with_context(|| format!("opening database {}", path.display()))?;
+        }
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         let pool = Pool::builder()
             .max_size(4)

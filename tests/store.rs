@@ -1,0 +1,114 @@
+//! Schema migrations and query plans, through the library on temp databases.
+
+use pipemon::store::Store;
+use pipemon::store::migrate::{latest_version, migrate_to};
+use rusqlite::Connection;
+use tempfile::TempDir;
+
+fn schema(conn: &Connection) -> Vec<(String, String, String)> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT type, name, coalesce(sql, '') FROM sqlite_master
+             WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn migrations_apply_to_an_empty_database() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&dir.path().join("fresh.db")).unwrap();
+    let conn = store.conn().unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, latest_version());
+    for view in [
+        "runs",
+        "failures",
+        "pipeline_health",
+        "team_health",
+        "execution_patterns",
+    ] {
+        conn.prepare(&format!("SELECT * FROM {view}")).unwrap();
+    }
+}
+
+#[test]
+fn upgrade_from_version_one_keeps_rows_and_matches_a_fresh_schema() {
+    let dir = TempDir::new().unwrap();
+    let old = dir.path().join("old.db");
+    {
+        let mut conn = Connection::open(&old).unwrap();
+        migrate_to(&mut conn, 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO pipelines (pipeline_id, team, team_ts, first_event_at, last_event_at)
+                 VALUES ('p', 'data', 1, 1, 2);
+             INSERT INTO run_state (pipeline_id, run_id, first_event_at, last_event_at,
+                 started_at, term_ts, term_attempt, term_rank, term_key, term_status)
+                 VALUES ('p', 'r', 1, 2, 1, 2, 1, 0, 'k', 'success');",
+        )
+        .unwrap();
+    }
+    let upgraded = Store::open(&old).unwrap();
+    let conn = upgraded.conn().unwrap();
+    let outcome: String = conn
+        .query_row("SELECT outcome FROM runs WHERE run_id = 'r'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(outcome, "success");
+    let fresh = Store::open(&dir.path().join("fresh.db")).unwrap();
+    assert_eq!(schema(&conn), schema(&fresh.conn().unwrap()));
+}
+
+#[test]
+fn a_newer_database_is_refused_and_left_untouched() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("future.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE keep (x); INSERT INTO keep VALUES (1); PRAGMA user_version = 999;",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path)
+        .err()
+        .expect("a newer schema must be refused");
+    let text = format!("{err:#}");
+    assert!(text.contains("schema version 999"), "{text}");
+    assert!(std::fs::read(&path).unwrap() == before, "the file changed");
+
+    let out = assert_cmd::Command::cargo_bin("pipemon")
+        .unwrap()
+        .arg("--db")
+        .arg(&path)
+        .args(["query", "pipeline_health"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hint: use a newer pipemon"));
+    assert!(std::fs::read(&path).unwrap() == before, "the file changed");
+}
+
+#[test]
+fn hot_queries_use_their_indexes() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&dir.path().join("plans.db")).unwrap();
+    let conn = store.conn().unwrap();
+    let checks = pipemon::query::check_hot_query_plans(&conn).unwrap();
+    assert_eq!(checks.len(), pipemon::query::HOT_QUERIES.len());
+    for c in &checks {
+        assert!(
+            c.ok,
+            "{}: expected {} in plan: {}",
+            c.name, c.expected_index, c.plan
+        );
+    }
+}
