@@ -19,7 +19,10 @@ use pipemon::store::Store;
 use rusqlite::{Connection, params};
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn pipemon() -> Command {
@@ -114,7 +117,13 @@ fn main() {
     if !data.join("truth.json").exists() {
         let t = Instant::now();
         let status = pipemon()
-            .args(["generate", "--pipelines", &pipelines.to_string(), "--days", &days.to_string()])
+            .args([
+                "generate",
+                "--pipelines",
+                &pipelines.to_string(),
+                "--days",
+                &days.to_string(),
+            ])
             .args(["--seed", &seed.to_string(), "--out"])
             .arg(&data)
             .status()
@@ -137,7 +146,11 @@ fn main() {
         .arg(&file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rss = children_peak_rss_mib();
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rate = summary["events_per_second"].as_f64().unwrap();
@@ -163,11 +176,25 @@ fn main() {
         .collect();
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
 
-    println!("input: {} ({size_mib:.0} MiB, {} lines, {accepted} events)", file.display(), summary["lines"]);
-    println!("import:    {rate:>10.0} events/s  ({:.2}s, {} inserted, {} duplicates, {} rejected)",
-        summary["seconds"].as_f64().unwrap(), summary["inserted"], summary["duplicates"], summary["rejected"]);
-    println!("reference: {ref_rate:>10.0} rows/s    (plain INSERT of {ref_rows} parsed rows, no secondary indexes)");
+    println!(
+        "input: {} ({size_mib:.0} MiB, {} lines, {accepted} events)",
+        file.display(),
+        summary["lines"]
+    );
+    println!(
+        "import:    {rate:>10.0} events/s  ({:.2}s, {} inserted, {} duplicates, {} rejected)",
+        summary["seconds"].as_f64().unwrap(),
+        summary["inserted"],
+        summary["duplicates"],
+        summary["rejected"]
+    );
+    println!(
+        "reference: {ref_rate:>10.0} rows/s    (plain INSERT of {ref_rows} parsed rows, no secondary indexes)"
+    );
     println!("ratio:     {:>10.2}  (import / reference)", rate / ref_rate);
     println!("peak RSS of import: {rss:.0} MiB");
-    println!("pipeline_health median of 7: {:.1} ms (min {:.1}, max {:.1})", times[3], times[0], times[6]);
+    println!(
+        "pipeline_health median of 7: {:.1} ms (min {:.1}, max {:.1})",
+        times[3], times[0], times[6]
+    );
 }
