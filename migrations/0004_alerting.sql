@@ -89,11 +89,11 @@ CREATE TABLE notifications (
     last_error      TEXT
 ) STRICT;
 
--- Serves the sender's scan for due rows.
-CREATE INDEX notifications_pending ON notifications (next_attempt_at) WHERE status = 'pending';
-
--- Serves `pipemon notifications --status S` (newest first) and the per-lane order check.
+-- Serves the sender's scan of pending rows in queue order (few rows are pending; sent
+-- ones are skipped by the key) and `pipemon notifications --status S`.
 CREATE INDEX notifications_by_status ON notifications (status, id);
+
+-- Serves the sender's per-lane order check (an earlier pending row of the same lane).
 CREATE INDEX notifications_by_lane ON notifications (receiver, lane, id);
 
 -- One row per delivery attempt: when, the outcome and why.

@@ -356,17 +356,30 @@ pub fn check(text: &str) -> std::result::Result<Config, Vec<Problem>> {
         &mut lines,
         &mut problems,
     );
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let config: Config = match toml::from_str(text) {
-        Ok(c) => c,
-        Err(e) => {
-            problems.push(Problem {
+    let parsed = if problems.is_empty() {
+        toml::from_str::<Config>(text).map_err(|e| Problem {
+            key: "(value)".into(),
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: e.message().to_string(),
+        })
+    } else {
+        // Unknown keys are reported; the rest of the file is still checked, without them.
+        let mut table: toml::Table = text.parse().unwrap_or_default();
+        for p in &problems {
+            remove_path(&mut table, &p.key);
+        }
+        toml::Value::Table(table)
+            .try_into::<Config>()
+            .map_err(|e| Problem {
                 key: "(value)".into(),
-                line: e.span().map(|s| line_of(text, s.start)),
+                line: None,
                 message: e.message().to_string(),
-            });
+            })
+    };
+    let config = match parsed {
+        Ok(c) => c,
+        Err(p) => {
+            problems.push(p);
             return Err(problems);
         }
     };
@@ -379,6 +392,49 @@ pub fn check(text: &str) -> std::result::Result<Config, Vec<Problem>> {
     } else {
         Err(problems)
     }
+}
+
+/// Removes the key at `path` (`a.b[2].c`) from a table, if it is there.
+fn remove_path(root: &mut toml::Table, path: &str) {
+    enum Seg<'a> {
+        Key(&'a str),
+        Index(usize),
+    }
+    let mut segs = Vec::new();
+    for part in path.split('.') {
+        let mut pieces = part.split('[');
+        segs.push(Seg::Key(pieces.next().unwrap_or_default()));
+        for idx in pieces {
+            match idx.trim_end_matches(']').parse() {
+                Ok(i) => segs.push(Seg::Index(i)),
+                Err(_) => return,
+            }
+        }
+    }
+    let Some(Seg::Key(last)) = segs.pop() else {
+        return;
+    };
+    let mut cur = root;
+    let mut segs = segs.into_iter().peekable();
+    while let Some(seg) = segs.next() {
+        let Seg::Key(k) = seg else { return };
+        let mut v = match cur.get_mut(k) {
+            Some(v) => v,
+            None => return,
+        };
+        while let Some(Seg::Index(i)) = segs.peek() {
+            v = match v.as_array_mut().and_then(|a| a.get_mut(*i)) {
+                Some(x) => x,
+                None => return,
+            };
+            segs.next();
+        }
+        cur = match v.as_table_mut() {
+            Some(t) => t,
+            None => return,
+        };
+    }
+    cur.remove(last);
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -584,7 +640,7 @@ mod tests {
 
     #[test]
     fn every_unknown_key_is_reported_with_its_line() {
-        let text = "[alerting]\nflap_hold_down = \"1m\"\nbogus = 1\n\n[route]\nreceiver = \"default\"\n[[route.routes]]\nmatcher = []\n";
+        let text = "[alerting]\nflap_hold_down = \"1m\"\nbogus = 1\n\n[route]\nreceiver = \"default\"\n[[route.routes]]\nmatcher = []\nreceiver = \"nobody\"\n";
         let problems = check(text).unwrap_err();
         let got: Vec<(String, Option<usize>)> =
             problems.iter().map(|p| (p.key.clone(), p.line)).collect();
@@ -593,6 +649,8 @@ mod tests {
             vec![
                 ("alerting.bogus".to_string(), Some(3)),
                 ("route.routes[0].matcher".to_string(), Some(8)),
+                // Checked too, with the unknown keys set aside.
+                ("route.routes[0].receiver".to_string(), Some(9)),
             ]
         );
     }

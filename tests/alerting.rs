@@ -480,3 +480,37 @@ fn rebuilt_alerts_are_not_renotified_and_owed_resolutions_are_sent() {
         "b's owed resolution, a not re-fired"
     );
 }
+
+#[test]
+fn hot_alerting_queries_use_their_indexes() {
+    let db = Db::new();
+    let conn = db.store.conn().unwrap();
+    let plan = |sql: &str| -> String {
+        let mut s = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        s.query_map([0i64], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("\n")
+    };
+    let cases = [
+        (
+            pipemon::alert::group::DUE_GROUPS_SQL,
+            vec!["notify_groups_due"],
+        ),
+        (
+            pipemon::alert::send::DUE_ROWS_SQL,
+            vec!["notifications_by_status", "notifications_by_lane"],
+        ),
+        (
+            pipemon::alert::silence::UNEXPIRED_SQL,
+            vec!["silences_by_end"],
+        ),
+    ];
+    for (sql, indexes) in cases {
+        let p = plan(sql);
+        for index in indexes {
+            assert!(p.contains(index), "{index} not used by\n{sql}\nplan:\n{p}");
+        }
+    }
+}

@@ -186,13 +186,15 @@ fn read_log(conn: &Connection, key: &str, receiver: &str) -> Result<Option<LogEn
     })
 }
 
+/// The groups due at ?1 (served by `notify_groups_due`).
+pub const DUE_GROUPS_SQL: &str =
+    "SELECT group_key, receiver, route_path, group_labels, next_flush_at, seq
+     FROM notify_groups WHERE next_flush_at <= ?1 ORDER BY next_flush_at, group_key";
+
 /// Flushes every group due at `now`, then re-posts to Alertmanager receivers.
 pub fn flush_due(conn: &Connection, policy: &Policy, now: Millis) -> Result<()> {
     let due: Vec<(String, String, String, String, Millis, i64)> = {
-        let mut stmt = conn.prepare(
-            "SELECT group_key, receiver, route_path, group_labels, next_flush_at, seq
-             FROM notify_groups WHERE next_flush_at <= ?1 ORDER BY next_flush_at, group_key",
-        )?;
+        let mut stmt = conn.prepare(DUE_GROUPS_SQL)?;
         stmt.query_map([now], |r| {
             Ok((
                 r.get(0)?,

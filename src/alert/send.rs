@@ -61,6 +61,16 @@ fn wall_ms() -> Millis {
     crate::time::now_ms()
 }
 
+/// The outbox rows due at ?1 that head their lane (served by `notifications_by_status`,
+/// the lane check by `notifications_by_lane`).
+pub const DUE_ROWS_SQL: &str =
+    "SELECT id, dedup_key, receiver, payload, created_at, attempts FROM notifications n
+     WHERE status = 'pending' AND next_attempt_at <= ?1
+       AND NOT EXISTS (SELECT 1 FROM notifications p
+                       WHERE p.receiver = n.receiver AND p.lane = n.lane
+                         AND p.status = 'pending' AND p.id < n.id)
+     ORDER BY id";
+
 struct Due {
     id: i64,
     dedup_key: String,
@@ -75,14 +85,7 @@ pub fn send_due(store: &Store, config: &Config, policy: &Policy, now: Millis) ->
     let conn = store.conn()?;
     let due: Vec<Due> = {
         // The head of each lane only: later rows of a lane wait for earlier ones.
-        let mut stmt = conn.prepare(
-            "SELECT id, dedup_key, receiver, payload, created_at, attempts FROM notifications n
-             WHERE status = 'pending' AND next_attempt_at <= ?1
-               AND NOT EXISTS (SELECT 1 FROM notifications p
-                               WHERE p.receiver = n.receiver AND p.lane = n.lane
-                                 AND p.status = 'pending' AND p.id < n.id)
-             ORDER BY id",
-        )?;
+        let mut stmt = conn.prepare(DUE_ROWS_SQL)?;
         stmt.query_map([now], |r| {
             Ok(Due {
                 id: r.get(0)?,

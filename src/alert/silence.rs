@@ -108,11 +108,24 @@ pub fn expire(conn: &Connection, id: i64, now: Millis) -> Result<bool> {
 
 /// Silences, newest first; `include_expired` false keeps those not yet ended at `now`.
 pub fn list(conn: &Connection, now: Millis, include_expired: bool) -> Result<Vec<Silence>> {
-    let mut stmt = conn.prepare(
+    let sql = if include_expired {
         "SELECT id, matchers, starts_at, ends_at, comment, author, created_at
-         FROM silences WHERE ?1 OR ends_at > ?2 ORDER BY id DESC",
-    )?;
-    let rows = stmt.query_map(params![include_expired, now], |r| {
+         FROM silences WHERE ?1 = ?1"
+    } else {
+        UNEXPIRED_SQL
+    };
+    read(conn, sql, now)
+}
+
+/// Silences not yet ended at ?1 (served by `silences_by_end`; sorted newest first in
+/// Rust, so the planner keeps the range scan instead of walking rowids).
+pub const UNEXPIRED_SQL: &str =
+    "SELECT id, matchers, starts_at, ends_at, comment, author, created_at
+     FROM silences WHERE ends_at > ?1";
+
+fn read(conn: &Connection, sql: &str, now: Millis) -> Result<Vec<Silence>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(params![now], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
@@ -143,6 +156,7 @@ pub fn list(conn: &Connection, now: Millis, include_expired: bool) -> Result<Vec
             created_at,
         });
     }
+    out.sort_by_key(|s| std::cmp::Reverse(s.id));
     Ok(out)
 }
 
