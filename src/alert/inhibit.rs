@@ -40,6 +40,16 @@ fn signature(a: &AlertRow) -> Option<&str> {
     a.details.get("signature").and_then(Value::as_str)
 }
 
+/// Every signature a failure alert carries: `details.signature` (its first failure's)
+/// and `details.signatures` (those of the failures that followed in the episode).
+fn signatures(a: &AlertRow) -> BTreeSet<&str> {
+    let mut all: BTreeSet<&str> = signature(a).into_iter().collect();
+    if let Some(list) = a.details.get("signatures").and_then(Value::as_array) {
+        all.extend(list.iter().filter_map(Value::as_str));
+    }
+    all
+}
+
 /// Whether source `s` applies to target `t` in time (see the module comment).
 fn overlaps(s: &AlertRow, t: &AlertRow) -> bool {
     if t.status == "firing" {
@@ -87,15 +97,19 @@ pub fn compute(
     }
     for (ti, t) in alerts.iter().enumerate() {
         let why = &mut out.inhibited_by[ti];
+        let t_sigs = signatures(t);
         if policy.systemic_inhibition
             && SYSTEMIC_TARGETS.contains(&t.kind.as_str())
-            && let Some(sig) = signature(t)
+            && !t_sigs.is_empty()
         {
             let t_end = t.resolved_at.unwrap_or(i64::MAX);
             for s in systemic {
                 let s_end = s.resolved_at.unwrap_or(i64::MAX);
                 let overlap = s.started_at <= t_end && s_end >= t.started_at;
-                if signature(s) == Some(sig) && overlap && s.id != t.id {
+                let Some(sig) = signature(s).filter(|x| t_sigs.contains(x)) else {
+                    continue;
+                };
+                if overlap && s.id != t.id {
                     why.push(
                         json!({"reason": "systemic_failure", "alert_id": s.id, "signature": sig}),
                     );
@@ -211,12 +225,18 @@ mod tests {
             },
             alert(4, "pipeline_failed", Some("c"), true, Some("OTHER")),
             alert(5, "missed_run", Some("d"), true, Some("S")),
+            // Its episode began with another error; a later failure carried S.
+            {
+                let mut a = alert(6, "pipeline_failed", Some("e"), true, Some("FIRST"));
+                a.details["signatures"] = json!(["FIRST", "S"]);
+                a
+            },
         ];
         let o = run(&alerts, "", &[]);
-        assert_eq!(inhibited(&o), [false, true, true, false, false]);
+        assert_eq!(inhibited(&o), [false, true, true, false, false, true]);
         assert_eq!(o.inhibited_by[1][0]["reason"], "systemic_failure");
         let off = run(&alerts, "[alerting]\nsystemic_inhibition = false\n", &[]);
-        assert_eq!(inhibited(&off), [false; 5]);
+        assert_eq!(inhibited(&off), [false; 6]);
     }
 
     #[test]
