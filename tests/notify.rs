@@ -368,3 +368,25 @@ command = ["sh", "-c", "echo nope >&2; exit 3"]
         "{row:?}"
     );
 }
+
+#[test]
+fn transient_failures_give_up_after_the_configured_time() {
+    let srv = Recorder::start();
+    srv.script(&[Reply::Status(502), Reply::Status(502), Reply::Status(502)]);
+    let db = Db::new();
+    let mut c = hook_config(&srv.url("/hook"), "type = \"webhook\"");
+    c.delivery.give_up_after = pipemon::config::Dur(2 * MIN);
+    db.fire("pipeline_failed", Some("a"), "data", T0, json!({}));
+    db.tick(&c, T0);
+    assert_eq!(db.outbox()[0].status, "pending");
+    db.deliver(&c, T0 + MIN);
+    assert_eq!(db.outbox()[0].status, "pending");
+    db.deliver(&c, T0 + 3 * MIN);
+    let row = &db.outbox()[0];
+    assert_eq!((row.status.as_str(), row.attempts), ("failed", 3));
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some("HTTP 502: scripted failure (gave up after 3 attempts)")
+    );
+    assert_eq!(attempts(&db), ["retry", "retry", "failed"]);
+}

@@ -353,7 +353,7 @@ fn flush_group(
             .collect();
         let group_labels: Labels = serde_json::from_str(glabels)?;
         if !selected.is_empty() {
-            let items = payload::build(rcfg, key, &group_labels, &selected, policy, now);
+            let items = payload::build(rcfg, key, &group_labels, &selected, policy);
             queue(
                 conn,
                 rcfg.name.as_str(),

@@ -288,7 +288,6 @@ pub fn build(
     group_labels: &Labels,
     alerts: &[NotifyAlert],
     policy: &Policy,
-    _now: Millis,
 ) -> Vec<Item> {
     let n_firing = alerts.iter().filter(|n| n.firing).count() as i64;
     let whole = |payload: Value| Item {

@@ -2,7 +2,7 @@
 //! zone. A route that names an active interval in `mute_time_intervals` (or an inactive
 //! one in `active_time_intervals`) holds its notifications until the window ends.
 
-use chrono::{Datelike, TimeZone, Timelike, Weekday};
+use chrono::{Datelike, TimeZone, Timelike};
 use chrono_tz::Tz;
 
 use crate::config::TimeIntervalConfig;
@@ -129,16 +129,16 @@ impl TimeInterval {
     }
 }
 
-/// For tests: Monday = 0.
-pub fn weekday_bit(d: Weekday) -> u8 {
-    1 << d.num_days_from_monday()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::TimeRangeConfig;
     use crate::time::parse_rfc3339;
+    use chrono::Weekday;
+
+    fn weekday_bit(d: Weekday) -> u8 {
+        1 << d.num_days_from_monday()
+    }
 
     fn interval(tz: &str, days: &[&str], times: &[(&str, &str)]) -> TimeInterval {
         TimeInterval::build(&TimeIntervalConfig {
