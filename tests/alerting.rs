@@ -225,9 +225,26 @@ fn acknowledged_alerts_are_not_repeated() {
     db.tick(&c, T0 + 30_000 + 4 * HOUR);
     db.tick(&c, T0 + 30_000 + 9 * HOUR);
     assert_eq!(sent(&db).len(), 1, "no repeats after ack");
-    db.resolve(a1, T0 + 10 * HOUR);
-    db.tick(&c, T0 + 10 * HOUR + 5 * MIN);
-    assert_eq!(sent(&db)[1], vec![r(a1)], "its resolution is still told");
+    // Another alert joins: the change is sent with both; its repeat leaves a1 out.
+    let a2 = db.fire(
+        "pipeline_failed",
+        Some("b"),
+        "data",
+        T0 + 9 * HOUR,
+        json!({}),
+    );
+    db.tick(&c, T0 + 9 * HOUR + MIN);
+    db.tick(&c, T0 + 30_000 + 9 * HOUR + 5 * MIN);
+    assert_eq!(sent(&db)[1], vec![f(a1), f(a2)]);
+    db.tick(&c, T0 + 30_000 + 13 * HOUR + 5 * MIN);
+    assert_eq!(sent(&db)[2], vec![f(a2)]);
+    db.resolve(a1, T0 + 14 * HOUR);
+    db.tick(&c, T0 + 14 * HOUR + 5 * MIN);
+    assert_eq!(
+        sent(&db)[3],
+        vec![f(a2), r(a1)],
+        "its resolution is still told"
+    );
 }
 
 #[test]

@@ -339,6 +339,8 @@ fn flush_group(
         let selected: Vec<NotifyAlert> = current
             .into_iter()
             .filter(|n| n.firing || rcfg.send_resolved)
+            // An acknowledged alert is not repeated (it is still in change notifications).
+            .filter(|n| reason != Reason::Repeat || n.alert.acked_at.is_none())
             .filter(|n| {
                 // Changes only: what the receiver has not been told (a repeat re-sends
                 // everything that still fires).
