@@ -15,7 +15,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_views",
         include_str!("../../migrations/0002_views.sql"),
     ),
-    // Goes after 0003_detect once detection lands (keep this order when merging).
+    (
+        "0003_detect",
+        include_str!("../../migrations/0003_detect.sql"),
+    ),
     (
         "0004_alerting",
         include_str!("../../migrations/0004_alerting.sql"),
