@@ -383,6 +383,17 @@ pub fn check(text: &str) -> std::result::Result<Config, Vec<Problem>> {
             return Err(problems);
         }
     };
+    // The detectors' own checks come as "detect.key: what; …": one problem each.
+    if let Err(all) = config.detect.validate() {
+        for one in all.split("; ") {
+            let (key, message) = one.split_once(": ").unwrap_or(("detect", one));
+            problems.push(Problem {
+                key: key.to_string(),
+                line: line_for(&lines, key),
+                message: message.to_string(),
+            });
+        }
+    }
     for (key, message) in crate::alert::validate(&config) {
         let line = line_for(&lines, &key);
         problems.push(Problem { key, line, message });
@@ -457,6 +468,8 @@ fn line_for(lines: &BTreeMap<String, usize>, key: &str) -> Option<usize> {
 #[derive(Debug, Clone, Copy)]
 enum Schema {
     Root,
+    /// `[detect]`: its keys are checked by serde (`DetectConfig`); only lines are kept.
+    Detect,
     Alerting,
     Ownership,
     SeverityOverride,
@@ -482,6 +495,7 @@ impl Schema {
                 "time_intervals",
                 "delivery",
             ],
+            Schema::Detect => &[],
             Schema::Alerting => &[
                 "flap_hold_down",
                 "systemic_inhibition",
@@ -527,6 +541,7 @@ impl Schema {
     /// The schema of a sub-table (or of the tables in an array) under `key`.
     fn child(self, key: &str) -> Option<Schema> {
         Some(match (self, key) {
+            (Schema::Root, "detect") => Schema::Detect,
             (Schema::Root, "alerting") => Schema::Alerting,
             (Schema::Root, "ownership") => Schema::Ownership,
             (Schema::Root, "severity_overrides") => Schema::SeverityOverride,
@@ -560,7 +575,7 @@ fn walk_table(
         };
         let line = line_of(text, k.span().start);
         lines.insert(path.clone(), line);
-        if !schema.keys().contains(&name) {
+        if !matches!(schema, Schema::Detect) && !schema.keys().contains(&name) {
             problems.push(Problem {
                 key: path,
                 line: Some(line),
@@ -571,7 +586,6 @@ fn walk_table(
             });
             continue;
         }
-        // `[detect]` belongs to the detectors; serde checks its keys.
         let Some(child) = schema.child(name) else {
             continue;
         };
@@ -629,6 +643,22 @@ mod tests {
     fn example_passes_check() {
         let c = check(EXAMPLE).unwrap_or_else(|p| panic!("{p:?}"));
         assert!(c.receivers.len() >= 6);
+        // The example documents the detectors' defaults: it must say what they are.
+        assert_eq!(c.detect, DetectConfig::default());
+    }
+
+    #[test]
+    fn detector_problems_are_reported_with_their_keys() {
+        let problems = check("[detect]\nfailure_streak = 1\nsystemic_pipelines = 1\n").unwrap_err();
+        let got: Vec<(String, Option<usize>)> =
+            problems.iter().map(|p| (p.key.clone(), p.line)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("detect.failure_streak".to_string(), Some(2)),
+                ("detect.systemic_pipelines".to_string(), Some(3)),
+            ]
+        );
     }
 
     #[test]
