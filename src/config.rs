@@ -357,10 +357,24 @@ pub fn check(text: &str) -> std::result::Result<Config, Vec<Problem>> {
         &mut problems,
     );
     let parsed = if problems.is_empty() {
-        toml::from_str::<Config>(text).map_err(|e| Problem {
-            key: "(value)".into(),
-            line: e.span().map(|s| line_of(text, s.start)),
-            message: e.message().to_string(),
+        toml::from_str::<Config>(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            // Name the key written on that line (the longest path, the most specific).
+            let key = line
+                .and_then(|l| {
+                    lines
+                        .iter()
+                        .filter(|(_, kl)| **kl == l)
+                        .map(|(k, _)| k)
+                        .max_by_key(|k| k.len())
+                })
+                .cloned()
+                .unwrap_or_else(|| "(value)".into());
+            Problem {
+                key,
+                line,
+                message: e.message().to_string(),
+            }
         })
     } else {
         // Unknown keys are reported; the rest of the file is still checked, without them.
@@ -645,6 +659,16 @@ mod tests {
         assert!(c.receivers.len() >= 6);
         // The example documents the detectors' defaults: it must say what they are.
         assert_eq!(c.detect, DetectConfig::default());
+    }
+
+    #[test]
+    fn value_errors_name_their_key() {
+        let problems = check("[delivery]\ntimeout = \"soon\"\n").unwrap_err();
+        assert_eq!(problems[0].key, "delivery.timeout");
+        assert_eq!(problems[0].line, Some(2));
+        assert!(problems[0].message.contains("invalid duration"));
+        let problems = check("[detect]\nfailure_streek = 3\n").unwrap_err();
+        assert_eq!(problems[0].key, "detect.failure_streek");
     }
 
     #[test]
