@@ -650,3 +650,75 @@ fn pipeline_truth(p: &Pipe, upstream: Option<String>, runs: &[Realized]) -> Pipe
     }
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_start_is_october_first() {
+        assert_eq!(
+            crate::time::format_ms(GenerateOptions::DEFAULT_START),
+            "2026-10-01T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn severity_policy_table() {
+        use AlertKind::*;
+        use Priority::*;
+        let table = [
+            (PipelineFailed, Medium, Severity::High),
+            (PipelineFailed, Critical, Severity::Critical),
+            (PipelineFailed, Low, Severity::Medium),
+            (ConsecutiveFailures, Critical, Severity::Critical),
+            (ConsecutiveFailures, Low, Severity::High),
+            (DurationAnomaly, Low, Severity::Low),
+            (DurationAnomaly, Critical, Severity::Medium),
+            (VolumeAnomaly, High, Severity::Medium),
+            (SystemicFailure, Low, Severity::Critical),
+        ];
+        for (kind, priority, want) in table {
+            assert_eq!(expected_severity(kind, priority), want, "{kind} {priority}");
+        }
+    }
+
+    #[test]
+    fn warmup_is_a_week_or_half_of_short_data() {
+        assert_eq!(warmup(30), 7 * DAY);
+        assert_eq!(warmup(14), 7 * DAY);
+        assert_eq!(warmup(6), 3 * DAY);
+    }
+
+    #[test]
+    fn refuses_unusable_options() {
+        let ok = GenerateOptions {
+            pipelines: 10,
+            days: 5,
+            seed: 1,
+            start: GenerateOptions::DEFAULT_START,
+        };
+        assert!(
+            generate(&GenerateOptions {
+                pipelines: 2,
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        assert!(
+            generate(&GenerateOptions {
+                days: 1,
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        assert!(
+            generate(&GenerateOptions {
+                start: ok.start + 1,
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        assert!(generate(&ok).is_ok());
+    }
+}
