@@ -105,7 +105,7 @@ fn reference_rate(file: &Path, db: &Path) -> (f64, usize) {
 fn main() {
     // `cargo bench` passes --bench; any other argument filters nothing here.
     let pipelines: u32 = env_or("BENCH_PIPELINES", 2000);
-    let days: u32 = env_or("BENCH_DAYS", 16);
+    let days: u32 = env_or("BENCH_DAYS", 18);
     let seed: u64 = env_or("BENCH_SEED", 7);
     let tmp = tempfile::TempDir::new().unwrap();
     let dir = std::env::var("BENCH_DIR")

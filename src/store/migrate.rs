@@ -15,6 +15,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_views",
         include_str!("../../migrations/0002_views.sql"),
     ),
+    (
+        "0003_detect",
+        include_str!("../../migrations/0003_detect.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
