@@ -182,6 +182,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Dataset> {
     for (n, inc) in incidents.iter_mut().enumerate() {
         inc.id = format!("I{:04}", n + 1);
     }
+    mark_systemic_parts(&mut incidents);
 
     let pipelines = pipes
         .iter()
@@ -237,6 +238,37 @@ pub fn write_dataset(ds: &Dataset, dir: &Path, gzip: bool) -> Result<PathBuf> {
     std::fs::write(&truth_path, text + "\n")
         .with_context(|| format!("writing {}", truth_path.display()))?;
     Ok(events)
+}
+
+/// Notes on each `pipeline_failed` incident that a systemic outage explains which
+/// outage it belongs to (its alert is inhibited by the systemic one, not removed).
+fn mark_systemic_parts(incidents: &mut [Incident]) {
+    let outages: Vec<(String, Millis, Millis, Vec<String>)> = incidents
+        .iter()
+        .filter(|i| i.kind == AlertKind::SystemicFailure.as_str())
+        .map(|i| {
+            (
+                i.id.clone(),
+                i.start,
+                i.end.unwrap_or(i.latest_detection),
+                i.affected_pipelines.clone(),
+            )
+        })
+        .collect();
+    for inc in incidents
+        .iter_mut()
+        .filter(|i| i.kind == AlertKind::PipelineFailed.as_str())
+    {
+        let Some(pid) = &inc.pipeline_id else {
+            continue;
+        };
+        if let Some((id, ..)) = outages
+            .iter()
+            .find(|(_, a, b, affected)| affected.contains(pid) && (*a..=*b).contains(&inc.start))
+        {
+            inc.note = format!("final failure, part of systemic outage {id}");
+        }
+    }
 }
 
 /// A downstream run starts one to four minutes after each successful upstream run.
