@@ -110,7 +110,6 @@ pub fn generate(opts: &GenerateOptions) -> Result<Dataset> {
         occupancy: plan::Occupancy::new(pipes.len()),
         from: warm_end,
         until: end - 6 * HOUR,
-        end,
         injected: Vec::new(),
     };
     let mut idice = dice.fork();

@@ -196,7 +196,6 @@ pub struct Planner<'a> {
     pub occupancy: Occupancy,
     pub from: Millis,
     pub until: Millis,
-    pub end: Millis,
     pub injected: Vec<Injected>,
 }
 
