@@ -110,7 +110,6 @@ pub fn generate(opts: &GenerateOptions) -> Result<Dataset> {
         occupancy: plan::Occupancy::new(pipes.len()),
         from: warm_end,
         until: end - 6 * HOUR,
-        end,
         injected: Vec::new(),
     };
     let mut idice = dice.fork();
@@ -182,6 +181,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Dataset> {
     for (n, inc) in incidents.iter_mut().enumerate() {
         inc.id = format!("I{:04}", n + 1);
     }
+    mark_systemic_parts(&mut incidents);
 
     let pipelines = pipes
         .iter()
@@ -237,6 +237,37 @@ pub fn write_dataset(ds: &Dataset, dir: &Path, gzip: bool) -> Result<PathBuf> {
     std::fs::write(&truth_path, text + "\n")
         .with_context(|| format!("writing {}", truth_path.display()))?;
     Ok(events)
+}
+
+/// Notes on each `pipeline_failed` incident that a systemic outage explains which
+/// outage it belongs to (its alert is inhibited by the systemic one, not removed).
+fn mark_systemic_parts(incidents: &mut [Incident]) {
+    let outages: Vec<(String, Millis, Millis, Vec<String>)> = incidents
+        .iter()
+        .filter(|i| i.kind == AlertKind::SystemicFailure.as_str())
+        .map(|i| {
+            (
+                i.id.clone(),
+                i.start,
+                i.end.unwrap_or(i.latest_detection),
+                i.affected_pipelines.clone(),
+            )
+        })
+        .collect();
+    for inc in incidents
+        .iter_mut()
+        .filter(|i| i.kind == AlertKind::PipelineFailed.as_str())
+    {
+        let Some(pid) = &inc.pipeline_id else {
+            continue;
+        };
+        if let Some((id, ..)) = outages
+            .iter()
+            .find(|(_, a, b, affected)| affected.contains(pid) && (*a..=*b).contains(&inc.start))
+        {
+            inc.note = format!("final failure, part of systemic outage {id}");
+        }
+    }
 }
 
 /// A downstream run starts one to four minutes after each successful upstream run.
@@ -649,4 +680,76 @@ fn pipeline_truth(p: &Pipe, upstream: Option<String>, runs: &[Realized]) -> Pipe
         }
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_start_is_october_first() {
+        assert_eq!(
+            crate::time::format_ms(GenerateOptions::DEFAULT_START),
+            "2026-10-01T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn severity_policy_table() {
+        use AlertKind::*;
+        use Priority::*;
+        let table = [
+            (PipelineFailed, Medium, Severity::High),
+            (PipelineFailed, Critical, Severity::Critical),
+            (PipelineFailed, Low, Severity::Medium),
+            (ConsecutiveFailures, Critical, Severity::Critical),
+            (ConsecutiveFailures, Low, Severity::High),
+            (DurationAnomaly, Low, Severity::Low),
+            (DurationAnomaly, Critical, Severity::Medium),
+            (VolumeAnomaly, High, Severity::Medium),
+            (SystemicFailure, Low, Severity::Critical),
+        ];
+        for (kind, priority, want) in table {
+            assert_eq!(expected_severity(kind, priority), want, "{kind} {priority}");
+        }
+    }
+
+    #[test]
+    fn warmup_is_a_week_or_half_of_short_data() {
+        assert_eq!(warmup(30), 7 * DAY);
+        assert_eq!(warmup(14), 7 * DAY);
+        assert_eq!(warmup(6), 3 * DAY);
+    }
+
+    #[test]
+    fn refuses_unusable_options() {
+        let ok = GenerateOptions {
+            pipelines: 10,
+            days: 5,
+            seed: 1,
+            start: GenerateOptions::DEFAULT_START,
+        };
+        assert!(
+            generate(&GenerateOptions {
+                pipelines: 2,
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        assert!(
+            generate(&GenerateOptions {
+                days: 1,
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        assert!(
+            generate(&GenerateOptions {
+                start: ok.start + 1,
+                ..ok.clone()
+            })
+            .is_err()
+        );
+        assert!(generate(&ok).is_ok());
+    }
 }

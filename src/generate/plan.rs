@@ -196,7 +196,6 @@ pub struct Planner<'a> {
     pub occupancy: Occupancy,
     pub from: Millis,
     pub until: Millis,
-    pub end: Millis,
     pub injected: Vec<Injected>,
 }
 
@@ -642,5 +641,53 @@ pub fn add_noise(p: &Pipe, runs: &mut [PlannedRun], days: u32, dice: &mut Dice) 
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::world::{Dice, make_pipes};
+
+    #[test]
+    fn allowances_table() {
+        assert_eq!(stuck_allowance(60_000.0), 3 * HOUR);
+        assert_eq!(stuck_allowance(30.0 * MINUTE as f64), 5 * HOUR);
+        assert_eq!(missed_allowance(5 * MINUTE), HOUR + 15 * MINUTE);
+        assert_eq!(missed_allowance(DAY), 3 * DAY + 15 * MINUTE);
+    }
+
+    #[test]
+    fn natural_failures_are_isolated_and_avoid_protected_runs() {
+        let start = crate::generate::GenerateOptions::DEFAULT_START;
+        let mut dice = Dice::new(5);
+        let pipes = make_pipes(60, start, &mut dice);
+        let mut failures = 0;
+        for p in pipes
+            .iter()
+            .filter(|p| p.downstreams.is_empty() && p.upstream.is_none())
+        {
+            let mut runs = grid(p, start, start + 60 * DAY, &mut dice);
+            let n = runs.len();
+            if n < 20 {
+                continue;
+            }
+            for r in &mut runs[n / 2..n / 2 + 5] {
+                r.protected = true;
+            }
+            add_noise(p, &mut runs, 60, &mut dice);
+            let fails: Vec<usize> = (0..n).filter(|&k| runs[k].fate == Fate::Failed).collect();
+            failures += fails.len();
+            for w in fails.windows(2) {
+                assert!(w[1] - w[0] > 20, "{}: failures {} and {}", p.id, w[0], w[1]);
+                assert!(runs[w[1]].nominal - runs[w[0]].nominal > 2 * DAY);
+            }
+            assert!(
+                runs[n / 2..n / 2 + 5]
+                    .iter()
+                    .all(|r| r.fate == Fate::Success && !r.retry)
+            );
+        }
+        assert!(failures > 10, "some natural failures happen ({failures})");
     }
 }

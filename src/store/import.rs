@@ -35,7 +35,7 @@ use crate::model::{Event, Millis, Status};
 
 /// Lines per write transaction: large enough to amortise the commit, small enough
 /// that memory stays flat and an interrupted import loses little.
-pub const BATCH_LINES: usize = 100_000;
+pub const BATCH_LINES: usize = 32_768;
 /// Longest accepted line; longer ones are rejected (`invalid_value`) unread.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// How many rejections are printed to stderr before the rest are only counted.
