@@ -671,6 +671,25 @@ fn evaluating_the_history_raises_the_scenario_alerts() {
         serde_json::json!([DBT[2], DBT[0], DBT[1]])
     );
 
+    // The outage explains the three dbt failures: their alerts are inhibited by the
+    // systemic one, and no other alert is. Without configuration every alert goes to
+    // the `default` receiver.
+    let inhibited: BTreeSet<(&str, &str)> = alerts
+        .iter()
+        .filter(|a| a["inhibited"] == true)
+        .map(|a| {
+            (
+                a["kind"].as_str().unwrap(),
+                a["pipeline_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(&str, &str)> = DBT.iter().map(|p| ("pipeline_failed", *p)).collect();
+    assert_eq!(inhibited, want);
+    for a in &alerts {
+        assert_eq!(a["receivers"], serde_json::json!(["default"]), "{a}");
+    }
+
     // The run that never ends is stuck; the streaming job, running for two weeks, is not.
     let stuck: Vec<&Value> = alerts.iter().filter(|a| a["kind"] == "stuck_run").collect();
     assert_eq!(stuck.len(), 1, "{stuck:?}");
