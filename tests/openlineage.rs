@@ -170,7 +170,8 @@ fn every_line_the_client_writes_maps_as_the_scenario_says() {
         day5_events,
         [
             (Status::Started, 1),
-            (Status::Failed, 1),
+            // Try 1 of 2 (retries: 1) failed: Airflow retries it.
+            (Status::Retrying, 1),
             (Status::Started, 2),
             (Status::Success, 2)
         ]
@@ -201,16 +202,23 @@ fn every_line_the_client_writes_maps_as_the_scenario_says() {
     .collect();
     assert_eq!(teams, want);
 
-    // Failures and their error types from the Python stack traces.
-    let failures: Vec<(&str, &str)> = events
+    // Failed tries and their error types from the Python stack traces: a try within
+    // the task's retries is `retrying`, the last try `failed`.
+    let failures: Vec<(&str, Status, &str)> = events
         .iter()
-        .filter(|e| e.status == Status::Failed)
-        .map(|e| (e.pipeline_id.as_str(), e.error_type.as_deref().unwrap()))
+        .filter(|e| matches!(e.status, Status::Failed | Status::Retrying))
+        .map(|e| {
+            let kind = e.error_type.as_deref().unwrap();
+            (e.pipeline_id.as_str(), e.status, kind)
+        })
         .collect();
-    let mut want = vec![(LOAD, "ConnectionError")];
-    want.extend([(BILLING, "UndefinedTable"); 8]);
-    want.push((MARKETING, "ValueError"));
-    want.extend(DBT.map(|p| (p, "OperationalError")));
+    let mut want = vec![(LOAD, Status::Retrying, "ConnectionError")];
+    for _ in 11..=14 {
+        want.push((BILLING, Status::Retrying, "UndefinedTable"));
+        want.push((BILLING, Status::Failed, "UndefinedTable"));
+    }
+    want.push((MARKETING, Status::Failed, "ValueError"));
+    want.extend(DBT.map(|p| (p, Status::Failed, "OperationalError")));
     assert_eq!(failures, want);
     let marketing_fail = of(&events, MARKETING)
         .into_iter()
@@ -773,5 +781,63 @@ fn evaluating_the_history_raises_the_scenario_alerts() {
     assert_eq!(
         health.iter().find(|h| h["pipeline_id"] == BILLING).unwrap()["open_alerts"],
         2
+    );
+}
+
+/// Splits the history at `cut` (event time): events at or before it, and the rest.
+fn split_at(history: &Path, cut: &str) -> (PathBuf, PathBuf) {
+    let cut = pipemon::time::parse_rfc3339(cut).unwrap();
+    let (mut early, mut late) = (String::new(), String::new());
+    for line in std::fs::read_to_string(history).unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let t = pipemon::time::parse_rfc3339(v["eventTime"].as_str().unwrap()).unwrap();
+        let part = if t <= cut { &mut early } else { &mut late };
+        part.push_str(line);
+        part.push('\n');
+    }
+    let paths = (
+        history.with_file_name("early.jsonl"),
+        history.with_file_name("late.jsonl"),
+    );
+    std::fs::write(&paths.0, early).unwrap();
+    std::fs::write(&paths.1, late).unwrap();
+    paths
+}
+
+#[test]
+fn evaluating_between_two_tries_raises_no_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    // Day 5: try 1 of orders_daily.load fails at 03:04:10, try 2 starts at 03:09:10.
+    let between = "2026-11-05T03:05:00.000Z";
+    let (early, late) = split_at(&emit_history(dir.path()), between);
+    let pm = Pipemon::new(dir.path());
+
+    pm.run(&["import", early.to_str().unwrap(), "--no-progress"]);
+    pm.run(&["evaluate", "--now", between]);
+    let quiet = |alerts: &[Value]| {
+        for a in alerts {
+            assert!(a["pipeline_id"] != LOAD && a["pipeline_id"] != DAG, "{a}");
+        }
+    };
+    quiet(&pm.json_lines(&["alerts", "--all"]));
+    let day5 = |pm: &Pipemon| {
+        pm.json_lines(&["query", "runs", "--pipeline", LOAD])
+            .into_iter()
+            .find(|r| r["started_at"] == "2026-11-05T03:00:05.000Z")
+            .unwrap()
+    };
+    let run = day5(&pm);
+    assert_eq!(
+        (&run["outcome"], &run["retries"]),
+        (&Value::from("running"), &Value::from(1))
+    );
+
+    pm.run(&["import", late.to_str().unwrap(), "--no-progress"]);
+    pm.run(&["evaluate", "--now", "data-end"]);
+    quiet(&pm.json_lines(&["alerts", "--all"]));
+    let run = day5(&pm);
+    assert_eq!(
+        (&run["outcome"], &run["retries"], &run["attempts"]),
+        (&Value::from("success"), &Value::from(1), &Value::from(2))
     );
 }

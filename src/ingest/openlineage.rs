@@ -8,9 +8,10 @@
 //! Guarantees:
 //! - `pipeline_id` is `job.namespace/job.name`; `run_id` is `run.runId`, or, for a try of
 //!   a task (a `parent` run facet naming another job), the parent's `runId`, so every
-//!   try of one task under one DAG run is one run. A FAIL of an early try stays
-//!   `failed`: the run merge lets the later try decide the outcome and counts the
-//!   earlier failure as a retry.
+//!   try of one task under one DAG run is one run. A FAIL that Airflow's `airflow`
+//!   facet shows will be retried (try_number within max_tries/retries) is `retrying`;
+//!   any other FAIL is `failed`, and if a later try follows all the same, the run
+//!   merge lets that try decide the outcome and counts the failure as a retry.
 //! - Malformed OpenLineage is rejected with a bounded reason: a missing `run.runId`,
 //!   `job.namespace`, `job.name` or `eventTime` is `missing_field`; a `runId` that is
 //!   not a UUID (or a malformed `parent` facet) is `invalid_openlineage`; an unknown
@@ -127,7 +128,17 @@ pub fn parse(obj: Map<String, Value>) -> Result<Event, Reject> {
         },
         None => None,
     };
-    let attempt = airflow_try_number(run_facets)?.unwrap_or(1);
+    let airflow = airflow_try(run_facets)?;
+    let attempt = airflow.try_number.unwrap_or(1);
+    // A failed try that Airflow will retry is a `retrying`, not a failure, so an
+    // evaluation between two tries sees a run in progress rather than a failed run.
+    // Without that knowledge a FAIL stays `failed`, and a later try of the same run
+    // still decides the outcome in the run merge.
+    let status = if status == Status::Failed && airflow.retry_follows() {
+        Status::Retrying
+    } else {
+        status
+    };
     let team = match facet(job_facets, "ownership", "job")? {
         Some(f) => ownership_team(f)?,
         None => None,
@@ -347,25 +358,53 @@ fn processing_type(f: &Map<String, Value>) -> Result<Option<bool>, Reject> {
     )
 }
 
-/// The try number Airflow's integration puts in its `airflow` run facet
-/// (`taskInstance.try_number`); None when the event has none.
-fn airflow_try_number(run_facets: Option<&Map<String, Value>>) -> Result<Option<i64>, Reject> {
-    let Some(ti) = facet(run_facets, "airflow", "run")?
-        .and_then(|f| f.get("taskInstance"))
-        .and_then(Value::as_object)
-    else {
-        return Ok(None);
-    };
-    match optional_int(ti, "try_number") {
-        Ok(Some(0)) => Err(invalid_value(
-            "`run.facets.airflow.taskInstance.try_number` must be at least 1",
-        )),
-        Ok(n) => Ok(n),
-        Err(r) => Err(Reject::new(
-            r.reason,
-            format!("run.facets.airflow.taskInstance: {}", r.message),
-        )),
+/// What Airflow's integration says about a task try in its `airflow` run facet.
+#[derive(Debug, Default, PartialEq)]
+struct AirflowTry {
+    /// `taskInstance.try_number`: this try, from 1.
+    try_number: Option<i64>,
+    /// The last try number Airflow will run: `taskInstance.max_tries` where given, else
+    /// `task.retries` (a task with `retries: N` runs at most N + 1 tries).
+    max_tries: Option<i64>,
+}
+
+impl AirflowTry {
+    /// Airflow's own rule for a failed try (`is_eligible_to_retry`): retries are
+    /// configured and this try is within them, so another try follows.
+    fn retry_follows(&self) -> bool {
+        matches!((self.try_number, self.max_tries), (Some(n), Some(m)) if m > 0 && n <= m)
     }
+}
+
+fn airflow_try(run_facets: Option<&Map<String, Value>>) -> Result<AirflowTry, Reject> {
+    let Some(f) = facet(run_facets, "airflow", "run")? else {
+        return Ok(AirflowTry::default());
+    };
+    let int = |section: &str, key: &str| -> Result<Option<i64>, Reject> {
+        let Some(obj) = f.get(section).and_then(Value::as_object) else {
+            return Ok(None);
+        };
+        optional_int(obj, key).map_err(|r| {
+            Reject::new(
+                r.reason,
+                format!("run.facets.airflow.{section}: {}", r.message),
+            )
+        })
+    };
+    let try_number = int("taskInstance", "try_number")?;
+    if try_number == Some(0) {
+        return Err(invalid_value(
+            "`run.facets.airflow.taskInstance.try_number` must be at least 1",
+        ));
+    }
+    let max_tries = match int("taskInstance", "max_tries")? {
+        Some(m) => Some(m),
+        None => int("task", "retries")?,
+    };
+    Ok(AirflowTry {
+        try_number,
+        max_tries,
+    })
 }
 
 /// The sum of `outputStatistics.rowCount` over the outputs; None when no output has one.
@@ -905,6 +944,52 @@ mod tests {
                 "{p}"
             );
         }
+        // FAIL of a try Airflow will retry → retrying; the last allowed try → failed.
+        let retry_cases = [
+            (
+                json!({"taskInstance": {"try_number": 1}, "task": {"retries": 2}}),
+                Status::Retrying,
+            ),
+            (
+                json!({"taskInstance": {"try_number": 2}, "task": {"retries": 2}}),
+                Status::Retrying,
+            ),
+            (
+                json!({"taskInstance": {"try_number": 3}, "task": {"retries": 2}}),
+                Status::Failed,
+            ),
+            (
+                json!({"taskInstance": {"try_number": 1}, "task": {"retries": 0}}),
+                Status::Failed,
+            ),
+            // A cleared task gets more tries: max_tries wins over retries.
+            (
+                json!({"taskInstance": {"try_number": 3, "max_tries": 4}, "task": {"retries": 2}}),
+                Status::Retrying,
+            ),
+            (json!({"taskInstance": {"try_number": 1}}), Status::Failed),
+            (json!({"task": {"retries": 3}}), Status::Failed),
+        ];
+        for (facet, want) in retry_cases {
+            let v = with(
+                with(base(), "/eventType", json!("FAIL")),
+                "/run/facets/airflow",
+                facet.clone(),
+            );
+            assert_eq!(ok(&v).status, want, "{facet}");
+            // Only a FAIL is reinterpreted.
+            let done = with(base(), "/run/facets/airflow", facet.clone());
+            assert_eq!(ok(&done).status, Status::Success, "{facet}");
+        }
+        assert_eq!(
+            reason(&with(
+                base(),
+                "/run/facets/airflow",
+                json!({"task": {"retries": -1}})
+            )),
+            RejectReason::NegativeNumber
+        );
+
         let try_cases = [
             (json!(0), RejectReason::InvalidValue),
             (json!(-1), RejectReason::NegativeNumber),

@@ -8,13 +8,13 @@ on stdout: {"events": N, "client_version": V}. The history is deterministic (fix
 UUIDs from uuid5, fixed times), so tests/openlineage.rs can hold its expected runs,
 health and alerts written out by hand. The scenario, 14 days from 2026-11-01:
 
-- airflow/orders_daily (DAG) and its task airflow/orders_daily.load, team payments:
-  daily 03:00, all succeed; on day 5 the task's try 1 fails (ConnectionError, Python
-  traceback) and try 2, a separate runId under the same DAG run, succeeds.
-- airflow/billing_daily.export (task of DAG billing_daily), owners user:alice then
-  team:billing: daily 04:00; days 11-14 both tries fail (UndefinedTable): a streak of
+- airflow/orders_daily (DAG) and its task airflow/orders_daily.load (retries: 1), team
+  payments: daily 03:00, all succeed; on day 5 the task's try 1 fails (ConnectionError,
+  Python traceback) and try 2, a separate runId under the same DAG run, succeeds.
+- airflow/billing_daily.export (task of DAG billing_daily, retries: 1), owners
+  user:alice then team:billing: daily 04:00; days 11-14 both tries fail (UndefinedTable): a streak of
   four final failures, still failing at the end.
-- airflow/marketing_daily.report, owner marketing-analytics: daily 06:00; day 7 fails
+- airflow/marketing_daily.report (retries: 0), owner marketing-analytics: daily 06:00; day 7 fails
   once (ValueError) and day 8 succeeds again.
 - spark/inventory_snapshot, team:inventory, no parent: daily 01:00, ~10 min; on day 14 it
   starts, reports RUNNING, and never ends.
@@ -57,9 +57,11 @@ NS = uuid.UUID("6f1d3c2e-8a4b-4c5d-9e6f-0a1b2c3d4e5f")
 
 @attr.define
 class AirflowRunFacet(RunFacet):
-    """The part of Airflow's `airflow` run facet that pipemon reads (try_number)."""
+    """The part of Airflow's `airflow` run facet that pipemon reads: the try number and
+    the task's configured retries (a failed try within them will be retried)."""
 
     dag: dict
+    task: dict
     taskInstance: dict  # noqa: N815
 
     @staticmethod
@@ -138,7 +140,7 @@ class History:
 
     def airflow_task(self, dag: str, task: str, owners: tuple[str, ...], day: int,
                      nominal_t: datetime, tries: list[tuple[datetime, datetime, object]],
-                     table: str, rows: int) -> None:
+                     table: str, rows: int, retries: int) -> None:
         """One task of one DAG run: each try its own runId under the DAG run's parent.
 
         `tries` holds (start, end, error-or-None); the last try without error succeeds.
@@ -158,6 +160,7 @@ class History:
                     "nominalTime": nominal(nominal_t),
                     "airflow": AirflowRunFacet(
                         dag={"dag_id": dag, "schedule_interval": "@daily"},
+                        task={"task_id": task, "retries": retries},
                         taskInstance={"try_number": n, "map_index": -1},
                     ),
                 }
@@ -203,7 +206,7 @@ def main() -> int:
         else:
             tries = [(t0 + timedelta(seconds=5), t0 + timedelta(minutes=20) + jitter, None)]
         h.airflow_task("orders_daily", "load", ("team:payments",), day, t0, tries,
-                       "analytics.orders", 1_840_000 + day * 1_000)
+                       "analytics.orders", 1_840_000 + day * 1_000, retries=1)
         done = h.event(RunState.COMPLETE, tries[-1][1] + timedelta(seconds=10), dag_job, dag_run)
         h.emit(done)
         if day == 1:
@@ -227,7 +230,7 @@ def main() -> int:
         else:
             tries = [(t0 + timedelta(seconds=3), t0 + timedelta(minutes=5) + jitter, None)]
         h.airflow_task("billing_daily", "export", ("user:alice", "team:billing"), day, t0,
-                       tries, "billing.export", 52_000 + day * 100)
+                       tries, "billing.export", 52_000 + day * 100, retries=1)
 
     # marketing_daily.report: one failure on day 7, recovered on day 8.
     for day in range(1, DAYS + 1):
@@ -240,7 +243,7 @@ def main() -> int:
             end = t0 + timedelta(minutes=3)
         h.airflow_task("marketing_daily", "report", ("marketing-analytics",), day, t0,
                        [(t0 + timedelta(seconds=4), end, error)], "marketing.report",
-                       9_000 + day * 10)
+                       9_000 + day * 10, retries=0)
 
     # inventory_snapshot: a Spark job without a parent; day 14 starts and never ends.
     spark_job = Job(namespace="spark", name="inventory_snapshot", facets={
