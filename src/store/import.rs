@@ -241,6 +241,10 @@ fn import_one(
     let (tx, rx) = sync_channel::<io::Result<Batch>>(2);
     let format = opts.input_format;
     let reader = thread::spawn(move || read_batches(input, format, |b| tx.send(b).is_ok()));
+    // Written batches are freed on another thread: thousands of small strings per
+    // batch are the writer's time otherwise.
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Batch>();
+    let dropper = thread::spawn(move || spent_rx.into_iter().for_each(drop));
     let outcome = write_batches(
         conn,
         &rx,
@@ -249,10 +253,15 @@ fn import_one(
         opts.strict,
         summary,
         touched,
-        || bar.set_position(count.load(Ordering::Relaxed)),
+        |batch| {
+            bar.set_position(count.load(Ordering::Relaxed));
+            let _ = spent_tx.send(batch);
+        },
     );
     drop(rx);
+    drop(spent_tx);
     let _ = reader.join();
+    let _ = dropper.join();
     bar.finish_and_clear();
     outcome?;
 
@@ -386,7 +395,7 @@ fn write_batches(
     strict: bool,
     summary: &mut ImportSummary,
     touched: &mut HashSet<String>,
-    mut on_batch: impl FnMut(),
+    mut on_batch: impl FnMut(Batch),
 ) -> Result<()> {
     for batch in rx.iter() {
         let batch = batch.with_context(|| format!("reading {name}"))?;
@@ -405,7 +414,7 @@ fn write_batches(
         } else {
             result?;
         }
-        on_batch();
+        on_batch(batch);
     }
     Ok(())
 }
@@ -428,8 +437,8 @@ fn write_batch(
     )?;
     // Ordered maps: the upserts then walk run_state and pipelines in key order, which
     // keeps B-tree pages hot instead of touching them at random.
-    let mut runs: BTreeMap<(String, String), RunDelta> = BTreeMap::new();
-    let mut pipelines: BTreeMap<String, PipelineDelta> = BTreeMap::new();
+    let mut runs: BTreeMap<(&str, &str), RunDelta> = BTreeMap::new();
+    let mut pipelines: BTreeMap<&str, PipelineDelta> = BTreeMap::new();
     let (mut lines, mut blank, mut inserted, mut duplicates, mut rejected) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut batch_max_ts: Option<Millis> = None;
@@ -510,15 +519,18 @@ fn write_batch(
                 }
                 inserted += 1;
                 batch_max_ts = Some(batch_max_ts.map_or(ev.ts, |m| m.max(ev.ts)));
-                runs.entry((ev.pipeline_id.clone(), ev.run_id.clone()))
+                runs.entry((ev.pipeline_id.as_str(), ev.run_id.as_str()))
                     .or_default()
                     .add(ev);
-                pipelines.entry(ev.pipeline_id.clone()).or_default().add(ev);
+                pipelines
+                    .entry(ev.pipeline_id.as_str())
+                    .or_default()
+                    .add(ev);
             }
         }
     }
 
-    let mut earliest: HashMap<String, Millis> = HashMap::new();
+    let mut earliest: HashMap<&str, Millis> = HashMap::new();
     {
         let mut upsert = conn.prepare_cached(&UPSERT_RUN)?;
         for ((pipeline_id, run_id), d) in &runs {
@@ -555,7 +567,7 @@ fn write_batch(
                 |r| r.get(0),
             )?;
             if let Some(start) = start {
-                let e = earliest.entry(pipeline_id.clone()).or_insert(start);
+                let e = earliest.entry(*pipeline_id).or_insert(start);
                 *e = (*e).min(start);
             }
         }
@@ -591,7 +603,9 @@ fn write_batch(
                 d.last_event_at,
             ])?;
             stale.execute([pipeline_id])?;
-            touched.insert(pipeline_id.clone());
+            if !touched.contains(*pipeline_id) {
+                touched.insert(pipeline_id.to_string());
+            }
         }
         let mut pending = conn.prepare_cached(
             "INSERT INTO pending_changes (pipeline_id, earliest_start) VALUES (?1, ?2)
@@ -837,14 +851,22 @@ struct PipelineDelta {
     seen: bool,
 }
 
-fn latest<T: PartialOrd + Clone>(slot: &mut Option<(Millis, T)>, ts: Millis, value: Option<T>) {
+/// Keeps the value of the latest event (ties: the greater value); clones only a winner.
+fn latest<T: PartialOrd + ToOwned + ?Sized>(
+    slot: &mut Option<(Millis, T::Owned)>,
+    ts: Millis,
+    value: Option<&T>,
+) where
+    T::Owned: std::borrow::Borrow<T>,
+{
+    use std::borrow::Borrow;
     if let Some(v) = value {
         let newer = match slot {
             None => true,
-            Some((cur_ts, cur_v)) => (ts, &v) > (*cur_ts, &*cur_v),
+            Some((cur_ts, cur_v)) => (ts, v) > (*cur_ts, (*cur_v).borrow()),
         };
         if newer {
-            *slot = Some((ts, v));
+            *slot = Some((ts, v.to_owned()));
         }
     }
 }
@@ -858,22 +880,15 @@ impl PipelineDelta {
         }
         self.first_event_at = self.first_event_at.min(ev.ts);
         self.last_event_at = self.last_event_at.max(ev.ts);
-        latest(&mut self.team, ev.ts, ev.team.clone());
-        latest(
-            &mut self.priority,
-            ev.ts,
-            ev.priority.map(|p| p.as_str().to_string()),
-        );
-        latest(&mut self.environment, ev.ts, ev.environment.clone());
-        latest(&mut self.schedule, ev.ts, ev.schedule.clone());
-        latest(
-            &mut self.upstream,
-            ev.ts,
-            ev.upstream
-                .as_ref()
-                .map(|u| serde_json::to_string(u).unwrap_or_else(|_| "[]".into())),
-        );
-        latest(&mut self.streaming, ev.ts, ev.streaming);
+        latest(&mut self.team, ev.ts, ev.team.as_deref());
+        latest(&mut self.priority, ev.ts, ev.priority.map(|p| p.as_str()));
+        latest(&mut self.environment, ev.ts, ev.environment.as_deref());
+        latest(&mut self.schedule, ev.ts, ev.schedule.as_deref());
+        if let Some(up) = &ev.upstream {
+            let text = serde_json::to_string(up).unwrap_or_else(|_| "[]".into());
+            latest(&mut self.upstream, ev.ts, Some(text.as_str()));
+        }
+        latest(&mut self.streaming, ev.ts, ev.streaming.as_ref());
     }
 }
 
