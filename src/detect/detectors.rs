@@ -480,11 +480,19 @@ pub struct Degradation {
 
 /// Runs between re-estimates of the seasonal offsets (they move slowly).
 const OFFSETS_EVERY: u32 = 24;
+/// Runs a slot needs before its offset is estimated (a median of fewer is noise).
+const OFFSET_SLOT_MIN_RUNS: usize = 4;
 
 /// Seasonal offsets of log duration from the hour and weekday slots: each slot's
-/// median minus the median of all slots; 0 where a slot holds too few runs.
+/// median minus the median of all slots; 0 where a slot holds too few runs. The
+/// weekday slots of a job that runs more than twice a day hold only that day's
+/// last few hours (an hour-of-day effect, not a weekday one), so such jobs get no
+/// weekday offsets.
 fn seasonal_offsets(hist: &History, min_runs: usize) -> Vec<f64> {
     let mut out = vec![0.0; 31];
+    let starts: Vec<f64> = hist.runs().iter().map(|p| p.start as f64).collect();
+    let gaps: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    let sub_daily = super::stats::median(&gaps).is_none_or(|g| g < 12.0 * 3_600_000.0);
     for (base, n, get) in [
         (
             0usize,
@@ -493,6 +501,9 @@ fn seasonal_offsets(hist: &History, min_runs: usize) -> Vec<f64> {
         ),
         (24, 7, History::weekday_values),
     ] {
+        if base == 24 && sub_daily {
+            continue;
+        }
         let slots: Vec<Vec<f64>> = (0..n).map(|i| get(hist, i, false)).collect();
         let pooled: Vec<f64> = slots.iter().flatten().copied().collect();
         let Some(m) = super::stats::median(&pooled) else {
@@ -539,7 +550,7 @@ impl Detector for Degradation {
         let at_rest = self.reference.is_none() || self.cusum == 0.0 && self.open.is_none();
         if at_rest {
             if self.offsets.is_empty() || self.since_offsets >= OFFSETS_EVERY {
-                self.offsets = seasonal_offsets(hist, cfg.seasonal_min_runs);
+                self.offsets = seasonal_offsets(hist, OFFSET_SLOT_MIN_RUNS);
                 self.since_offsets = 0;
             }
             let base: Vec<f64> = hist
@@ -560,7 +571,7 @@ impl Detector for Degradation {
             return;
         };
         self.recent.push(x);
-        let keep = cfg.degradation_resolve_runs.max(1);
+        let keep = cfg.degradation_recent_runs.max(1);
         if self.recent.len() > keep {
             self.recent.remove(0);
         }
