@@ -1,10 +1,19 @@
 //! The configuration file (TOML): `--config PATH`, else `$PIPEMON_CONFIG`, else
-//! `./pipemon.toml`, else built-in defaults. Unknown keys are errors.
+//! `./pipemon.toml`, else built-in defaults.
+//!
+//! Loading is strict: unknown keys are errors, and every semantic problem (a regex that
+//! does not compile, a route naming an undefined receiver, an unknown time zone …) is
+//! collected with its key path and line, so `pipemon config check` reports them all at
+//! once instead of one per run. Nothing past `load` sees raw strings that could still
+//! be invalid: durations are milliseconds, matchers are parsed by `alert::matcher`.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
 
 use crate::detect::DetectConfig;
 
@@ -14,6 +23,277 @@ use crate::detect::DetectConfig;
 pub struct Config {
     /// Detector thresholds and windows.
     pub detect: DetectConfig,
+    /// General alerting policy.
+    pub alerting: AlertingConfig,
+    /// Ownership rules: pipeline name or glob → team, priority, environment.
+    pub ownership: Vec<OwnershipRule>,
+    /// Severity overrides by kind, pipeline or team (first match wins).
+    pub severity_overrides: Vec<SeverityOverride>,
+    /// The routing tree (Alertmanager semantics).
+    pub route: RouteConfig,
+    /// Where notifications go.
+    pub receivers: Vec<ReceiverConfig>,
+    /// Configurable inhibition rules (Alertmanager semantics).
+    pub inhibit_rules: Vec<InhibitRuleConfig>,
+    /// Named recurring time intervals (maintenance windows) that routes can mute on.
+    pub time_intervals: Vec<TimeIntervalConfig>,
+    /// Outbox delivery: timeouts and retries.
+    pub delivery: DeliveryConfig,
+}
+
+/// A duration written as `30s`, `5m`, `4h`, `1d`, `500ms` or `0s`; held in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dur(pub i64);
+
+impl Dur {
+    pub fn ms(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::time::format_duration(self.0))
+    }
+}
+
+/// Parses a configuration duration; unlike command-line durations, zero is allowed
+/// (`group_wait = "0s"` means "at once").
+pub fn parse_dur(s: &str) -> Option<i64> {
+    let t = s.trim();
+    if t.chars().all(|c| c == '0') && !t.is_empty() {
+        return Some(0);
+    }
+    if let Some(num) = t.strip_suffix('s')
+        && num.chars().all(|c| c == '0')
+        && !num.is_empty()
+    {
+        return Some(0);
+    }
+    crate::time::parse_duration_ms(t)
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_dur(&s).map(Dur).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid duration {s:?} (expected e.g. 30s, 5m, 4h, 1d, 500ms)"
+            ))
+        })
+    }
+}
+
+/// `[alerting]`: policy that is not part of the routing tree.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertingConfig {
+    /// An alert that resolves and fires again within this time stays one alert for
+    /// notifications: its resolution is held back this long, and the new firing is not
+    /// re-notified.
+    pub flap_hold_down: Dur,
+    /// `systemic_failure` inhibits the per-pipeline failure alerts with its signature.
+    pub systemic_inhibition: bool,
+    /// A failing or stuck upstream inhibits its downstream pipelines' symptoms.
+    pub lineage_inhibition: bool,
+    /// Shown as `externalURL` in webhook payloads.
+    pub external_url: String,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            flap_hold_down: Dur(5 * 60_000),
+            systemic_inhibition: true,
+            lineage_inhibition: true,
+            external_url: "http://localhost/pipemon".to_string(),
+        }
+    }
+}
+
+/// `[[ownership]]`: the first rule whose `match` (pipeline name or glob) fits sets the
+/// fields it names; later rules fill fields earlier ones left unset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnershipRule {
+    #[serde(rename = "match")]
+    pub pattern: String,
+    pub team: Option<String>,
+    pub priority: Option<String>,
+    pub environment: Option<String>,
+}
+
+/// `[[severity_overrides]]`: every condition given must hold; the first matching rule
+/// sets the severity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeverityOverride {
+    pub kind: Option<String>,
+    /// Pipeline name or glob.
+    pub pipeline: Option<String>,
+    pub team: Option<String>,
+    pub severity: String,
+}
+
+/// A node of the routing tree (`[route]`, `[[route.routes]]`, …).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteConfig {
+    pub receiver: Option<String>,
+    /// `label=value`, `label!=value`, `label=~regex`, `label!~regex`; all must hold.
+    pub matchers: Vec<String>,
+    /// Label names forming the group key; `["..."]` groups by every label.
+    pub group_by: Option<Vec<String>>,
+    pub group_wait: Option<Dur>,
+    pub group_interval: Option<Dur>,
+    pub repeat_interval: Option<Dur>,
+    #[serde(rename = "continue")]
+    pub continue_matching: bool,
+    /// Named time intervals during which this route sends nothing (not inherited).
+    pub mute_time_intervals: Vec<String>,
+    /// Named time intervals outside which this route sends nothing (not inherited).
+    pub active_time_intervals: Vec<String>,
+    pub routes: Vec<RouteConfig>,
+}
+
+/// How a receiver delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiverType {
+    /// Records, delivers nothing.
+    None,
+    Webhook,
+    Slack,
+    Pagerduty,
+    Alertmanager,
+    File,
+    Command,
+}
+
+impl ReceiverType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiverType::None => "none",
+            ReceiverType::Webhook => "webhook",
+            ReceiverType::Slack => "slack",
+            ReceiverType::Pagerduty => "pagerduty",
+            ReceiverType::Alertmanager => "alertmanager",
+            ReceiverType::File => "file",
+            ReceiverType::Command => "command",
+        }
+    }
+}
+
+/// `[[receivers]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ReceiverType,
+    /// webhook, slack, alertmanager (base URL), pagerduty (default: PagerDuty's Events API).
+    pub url: Option<String>,
+    /// Read the URL from this environment variable instead (keeps secrets out of the file).
+    pub url_env: Option<String>,
+    /// pagerduty: the integration's routing key, or the variable holding it.
+    pub routing_key: Option<String>,
+    pub routing_key_env: Option<String>,
+    /// file: JSON Lines are appended here.
+    pub path: Option<PathBuf>,
+    /// command: program and arguments; the payload goes to its standard input.
+    pub command: Option<Vec<String>>,
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// Send only the alerts that changed since the previous notification of the group.
+    #[serde(default)]
+    pub send_changes_only: bool,
+    /// Per-request timeout (default: delivery.timeout).
+    pub timeout: Option<Dur>,
+    /// alertmanager: re-post firing alerts this often (Alertmanager resolves alerts that
+    /// are not re-sent before their endsAt).
+    pub resend_interval: Option<Dur>,
+    /// alertmanager: endsAt of a firing alert is the post time plus this.
+    pub alert_ttl: Option<Dur>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[inhibit_rules]]`: a firing alert matching `source_matchers` mutes alerts matching
+/// `target_matchers` that have the same values for the `equal` labels.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InhibitRuleConfig {
+    pub source_matchers: Vec<String>,
+    pub target_matchers: Vec<String>,
+    pub equal: Vec<String>,
+}
+
+/// `[[time_intervals]]`: active when the local weekday is listed (empty: every day) and
+/// the local time of day is inside one of `times` (empty: all day).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeIntervalConfig {
+    pub name: String,
+    /// IANA zone name, e.g. `Europe/Berlin`; default UTC.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// `monday`, …, or ranges such as `monday:friday`.
+    #[serde(default)]
+    pub weekdays: Vec<String>,
+    #[serde(default)]
+    pub times: Vec<TimeRangeConfig>,
+}
+
+/// One `start`–`end` time of day (`HH:MM`, end exclusive, `24:00` allowed).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeRangeConfig {
+    pub start: String,
+    pub end: String,
+}
+
+/// `[delivery]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Per-request timeout.
+    pub timeout: Dur,
+    /// First retry delay; doubles per attempt, with jitter.
+    pub retry_initial: Dur,
+    /// Longest delay between retries.
+    pub retry_max: Dur,
+    /// A notification still failing this long after it was queued is marked failed.
+    pub give_up_after: Dur,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            timeout: Dur(10_000),
+            retry_initial: Dur(30_000),
+            retry_max: Dur(10 * 60_000),
+            give_up_after: Dur(24 * 3_600_000),
+        }
+    }
+}
+
+/// One problem found in a configuration: where (key path, line) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}: {}: {}", self.key, self.message),
+            None => write!(f, "{}: {}", self.key, self.message),
+        }
+    }
 }
 
 /// Where the configuration comes from: an explicit path must exist; the default
@@ -38,7 +318,437 @@ pub fn load(explicit: Option<&Path>) -> Result<Config> {
     parse(&text).with_context(|| format!("in configuration {}", path.display()))
 }
 
-/// Parses configuration text.
+/// Parses and validates configuration text; every problem is listed in the error.
 pub fn parse(text: &str) -> Result<Config> {
-    Ok(toml::from_str(text)?)
+    match check(text) {
+        Ok(c) => Ok(c),
+        Err(problems) => {
+            let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            Err(crate::error::hinted(
+                format!("invalid configuration:\n  {}", list.join("\n  ")),
+                "run `pipemon config check` for the list, `pipemon config example` for a valid file",
+            )
+            .into())
+        }
+    }
+}
+
+/// Parses and validates, returning every problem found.
+pub fn check(text: &str) -> std::result::Result<Config, Vec<Problem>> {
+    let (doc, syntax) = toml::de::DeTable::parse_recoverable(text);
+    let mut problems: Vec<Problem> = syntax
+        .iter()
+        .map(|e| Problem {
+            key: "(syntax)".into(),
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: e.message().to_string(),
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut lines = BTreeMap::new();
+    walk_table(
+        doc.get_ref(),
+        "",
+        Schema::Root,
+        text,
+        &mut lines,
+        &mut problems,
+    );
+    let parsed = if problems.is_empty() {
+        toml::from_str::<Config>(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            // Name the key written on that line (the longest path, the most specific).
+            let key = line
+                .and_then(|l| {
+                    lines
+                        .iter()
+                        .filter(|(_, kl)| **kl == l)
+                        .map(|(k, _)| k)
+                        .max_by_key(|k| k.len())
+                })
+                .cloned()
+                .unwrap_or_else(|| "(value)".into());
+            Problem {
+                key,
+                line,
+                message: e.message().to_string(),
+            }
+        })
+    } else {
+        // Unknown keys are reported; the rest of the file is still checked, without them.
+        let mut table: toml::Table = text.parse().unwrap_or_default();
+        for p in &problems {
+            remove_path(&mut table, &p.key);
+        }
+        toml::Value::Table(table)
+            .try_into::<Config>()
+            .map_err(|e| Problem {
+                key: "(value)".into(),
+                line: None,
+                message: e.message().to_string(),
+            })
+    };
+    let config = match parsed {
+        Ok(c) => c,
+        Err(p) => {
+            problems.push(p);
+            return Err(problems);
+        }
+    };
+    // The detectors' own checks come as "detect.key: what; …": one problem each.
+    if let Err(all) = config.detect.validate() {
+        for one in all.split("; ") {
+            let (key, message) = one.split_once(": ").unwrap_or(("detect", one));
+            problems.push(Problem {
+                key: key.to_string(),
+                line: line_for(&lines, key),
+                message: message.to_string(),
+            });
+        }
+    }
+    for (key, message) in crate::alert::validate(&config) {
+        let line = line_for(&lines, &key);
+        problems.push(Problem { key, line, message });
+    }
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Removes the key at `path` (`a.b[2].c`) from a table, if it is there.
+fn remove_path(root: &mut toml::Table, path: &str) {
+    enum Seg<'a> {
+        Key(&'a str),
+        Index(usize),
+    }
+    let mut segs = Vec::new();
+    for part in path.split('.') {
+        let mut pieces = part.split('[');
+        segs.push(Seg::Key(pieces.next().unwrap_or_default()));
+        for idx in pieces {
+            match idx.trim_end_matches(']').parse() {
+                Ok(i) => segs.push(Seg::Index(i)),
+                Err(_) => return,
+            }
+        }
+    }
+    let Some(Seg::Key(last)) = segs.pop() else {
+        return;
+    };
+    let mut cur = root;
+    let mut segs = segs.into_iter().peekable();
+    while let Some(seg) = segs.next() {
+        let Seg::Key(k) = seg else { return };
+        let mut v = match cur.get_mut(k) {
+            Some(v) => v,
+            None => return,
+        };
+        while let Some(Seg::Index(i)) = segs.peek() {
+            v = match v.as_array_mut().and_then(|a| a.get_mut(*i)) {
+                Some(x) => x,
+                None => return,
+            };
+            segs.next();
+        }
+        cur = match v.as_table_mut() {
+            Some(t) => t,
+            None => return,
+        };
+    }
+    cur.remove(last);
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line of `key`, or of its nearest ancestor that has one.
+fn line_for(lines: &BTreeMap<String, usize>, key: &str) -> Option<usize> {
+    let mut k = key.to_string();
+    loop {
+        if let Some(l) = lines.get(&k) {
+            return Some(*l);
+        }
+        let cut = k.rfind(['.', '['])?;
+        k.truncate(cut);
+    }
+}
+
+/// Which table of the file a path is in: decides the keys allowed there.
+#[derive(Debug, Clone, Copy)]
+enum Schema {
+    Root,
+    /// `[detect]`: its keys are checked by serde (`DetectConfig`); only lines are kept.
+    Detect,
+    Alerting,
+    Ownership,
+    SeverityOverride,
+    Route,
+    Receiver,
+    InhibitRule,
+    TimeInterval,
+    TimeRange,
+    Delivery,
+}
+
+impl Schema {
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            Schema::Root => &[
+                "detect",
+                "alerting",
+                "ownership",
+                "severity_overrides",
+                "route",
+                "receivers",
+                "inhibit_rules",
+                "time_intervals",
+                "delivery",
+            ],
+            Schema::Detect => &[],
+            Schema::Alerting => &[
+                "flap_hold_down",
+                "systemic_inhibition",
+                "lineage_inhibition",
+                "external_url",
+            ],
+            Schema::Ownership => &["match", "team", "priority", "environment"],
+            Schema::SeverityOverride => &["kind", "pipeline", "team", "severity"],
+            Schema::Route => &[
+                "receiver",
+                "matchers",
+                "group_by",
+                "group_wait",
+                "group_interval",
+                "repeat_interval",
+                "continue",
+                "mute_time_intervals",
+                "active_time_intervals",
+                "routes",
+            ],
+            Schema::Receiver => &[
+                "name",
+                "type",
+                "url",
+                "url_env",
+                "routing_key",
+                "routing_key_env",
+                "path",
+                "command",
+                "send_resolved",
+                "send_changes_only",
+                "timeout",
+                "resend_interval",
+                "alert_ttl",
+            ],
+            Schema::InhibitRule => &["source_matchers", "target_matchers", "equal"],
+            Schema::TimeInterval => &["name", "time_zone", "weekdays", "times"],
+            Schema::TimeRange => &["start", "end"],
+            Schema::Delivery => &["timeout", "retry_initial", "retry_max", "give_up_after"],
+        }
+    }
+
+    /// The schema of a sub-table (or of the tables in an array) under `key`.
+    fn child(self, key: &str) -> Option<Schema> {
+        Some(match (self, key) {
+            (Schema::Root, "detect") => Schema::Detect,
+            (Schema::Root, "alerting") => Schema::Alerting,
+            (Schema::Root, "ownership") => Schema::Ownership,
+            (Schema::Root, "severity_overrides") => Schema::SeverityOverride,
+            (Schema::Root, "route") => Schema::Route,
+            (Schema::Root, "receivers") => Schema::Receiver,
+            (Schema::Root, "inhibit_rules") => Schema::InhibitRule,
+            (Schema::Root, "time_intervals") => Schema::TimeInterval,
+            (Schema::Root, "delivery") => Schema::Delivery,
+            (Schema::Route, "routes") => Schema::Route,
+            (Schema::TimeInterval, "times") => Schema::TimeRange,
+            _ => return None,
+        })
+    }
+}
+
+/// Records the line of every key and reports unknown keys, all of them.
+fn walk_table(
+    table: &toml::de::DeTable<'_>,
+    prefix: &str,
+    schema: Schema,
+    text: &str,
+    lines: &mut BTreeMap<String, usize>,
+    problems: &mut Vec<Problem>,
+) {
+    for (k, v) in table.iter() {
+        let name: &str = k.get_ref();
+        let path = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let line = line_of(text, k.span().start);
+        lines.insert(path.clone(), line);
+        if !matches!(schema, Schema::Detect) && !schema.keys().contains(&name) {
+            problems.push(Problem {
+                key: path,
+                line: Some(line),
+                message: format!(
+                    "unknown key `{name}` (allowed here: {})",
+                    schema.keys().join(", ")
+                ),
+            });
+            continue;
+        }
+        let Some(child) = schema.child(name) else {
+            continue;
+        };
+        walk_value(v, &path, child, text, lines, problems);
+    }
+}
+
+fn walk_value(
+    v: &Spanned<toml::de::DeValue<'_>>,
+    path: &str,
+    schema: Schema,
+    text: &str,
+    lines: &mut BTreeMap<String, usize>,
+    problems: &mut Vec<Problem>,
+) {
+    if let Some(t) = v.get_ref().as_table() {
+        walk_table(t, path, schema, text, lines, problems);
+    } else if let Some(a) = v.get_ref().as_array() {
+        for (i, item) in a.iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            lines.insert(p.clone(), line_of(text, item.span().start));
+            if let Some(t) = item.get_ref().as_table() {
+                walk_table(t, &p, schema, text, lines, problems);
+            }
+        }
+    }
+}
+
+/// Every label name pipemon puts on an alert.
+pub const LABELS: [&str; 6] = [
+    "team",
+    "severity",
+    "kind",
+    "pipeline_id",
+    "environment",
+    "priority",
+];
+
+/// The receivers named in the configuration, plus the implicit `default` (records,
+/// delivers nothing) when the file does not define one.
+pub fn receiver_names(config: &Config) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = config.receivers.iter().map(|r| r.name.clone()).collect();
+    names.insert("default".to_string());
+    names
+}
+
+/// A complete, commented example that passes `config check`.
+pub const EXAMPLE: &str = include_str!("../docs/pipemon.example.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_passes_check() {
+        let c = check(EXAMPLE).unwrap_or_else(|p| panic!("{p:?}"));
+        assert!(c.receivers.len() >= 6);
+        // The example documents the detectors' defaults: it must say what they are.
+        assert_eq!(c.detect, DetectConfig::default());
+    }
+
+    #[test]
+    fn value_errors_name_their_key() {
+        let problems = check("[delivery]\ntimeout = \"soon\"\n").unwrap_err();
+        assert_eq!(problems[0].key, "delivery.timeout");
+        assert_eq!(problems[0].line, Some(2));
+        assert!(problems[0].message.contains("invalid duration"));
+        let problems = check("[detect]\nfailure_streek = 3\n").unwrap_err();
+        assert_eq!(problems[0].key, "detect.failure_streek");
+    }
+
+    #[test]
+    fn detector_problems_are_reported_with_their_keys() {
+        let problems = check("[detect]\nfailure_streak = 1\nsystemic_pipelines = 1\n").unwrap_err();
+        let got: Vec<(String, Option<usize>)> =
+            problems.iter().map(|p| (p.key.clone(), p.line)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("detect.failure_streak".to_string(), Some(2)),
+                ("detect.systemic_pipelines".to_string(), Some(3)),
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_file_is_defaults() {
+        let c = check("").unwrap();
+        assert_eq!(c.route.receiver, None);
+        assert_eq!(c.delivery.timeout, Dur(10_000));
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_with_its_line() {
+        let text = "[alerting]\nflap_hold_down = \"1m\"\nbogus = 1\n\n[route]\nreceiver = \"default\"\n[[route.routes]]\nmatcher = []\nreceiver = \"nobody\"\n";
+        let problems = check(text).unwrap_err();
+        let got: Vec<(String, Option<usize>)> =
+            problems.iter().map(|p| (p.key.clone(), p.line)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("alerting.bogus".to_string(), Some(3)),
+                ("route.routes[0].matcher".to_string(), Some(8)),
+                // Checked too, with the unknown keys set aside.
+                ("route.routes[0].receiver".to_string(), Some(9)),
+            ]
+        );
+    }
+
+    #[test]
+    fn semantic_problems_are_all_reported() {
+        let text = r#"
+[route]
+receiver = "nowhere"
+matchers = ["team=~(unclosed"]
+mute_time_intervals = ["missing"]
+
+[[receivers]]
+name = "hook"
+type = "webhook"
+
+[[time_intervals]]
+name = "tz"
+time_zone = "Mars/Olympus"
+weekdays = ["funday"]
+times = [{ start = "25:00", end = "02:00" }]
+"#;
+        let problems = check(text).unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for want in [
+            "route.receiver",
+            "route.matchers[0]",
+            "route.mute_time_intervals[0]",
+            "receivers[0].url",
+            "time_intervals[0].time_zone",
+            "time_intervals[0].weekdays[0]",
+            "time_intervals[0].times[0]",
+        ] {
+            assert!(keys.contains(&want), "{want} missing from {problems:#?}");
+        }
+        let recv = problems.iter().find(|p| p.key == "route.receiver").unwrap();
+        assert_eq!(recv.line, Some(3));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_dur("0s"), Some(0));
+        assert_eq!(parse_dur("0"), Some(0));
+        assert_eq!(parse_dur("90s"), Some(90_000));
+        assert_eq!(parse_dur("x"), None);
+    }
 }

@@ -1,10 +1,266 @@
-//! `pipemon eval` (placeholder until its module lands).
+//! `pipemon eval`: generate (or take) data with ground truth, run pipemon on it in a
+//! temporary database, and score the result with `eval::score`.
+//!
+//! pipemon is driven as a user drives it: this same binary (`current_exe`) runs
+//! `import`, `evaluate --now data-end --no-notify`, `alerts --all` and
+//! `query pipeline_health` as subprocesses, so the score covers the real command
+//! line, and the eval depends only on the documented outputs. Subprocesses run in the
+//! temporary directory with no configuration unless `--config` is given, so a
+//! `pipemon.toml` lying around cannot change the score. Only the query-plan check
+//! looks inside, through `query::check_hot_query_plans`.
 
-use anyhow::{Result, bail};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use serde_json::Value;
 
 use super::Context;
-use crate::cli::EvalArgs;
+use crate::cli::{EvalArgs, Format};
+use crate::error::{Unsatisfied, hinted};
+use crate::eval::{self, AlertRecord, EvalInput, PlanCheck, Throughput};
+use crate::generate::truth::Truth;
+use crate::generate::{self, GenerateOptions};
 
-pub fn run(_ctx: &Context, _args: &EvalArgs) -> Result<()> {
-    bail!("`pipemon eval` is not implemented yet")
+/// `--quick` data: small enough for CI in a debug build.
+pub const QUICK_SIZE: (u32, u32) = (40, 14);
+/// Full data: above a million events, for the speed checks.
+pub const FULL_SIZE: (u32, u32) = (600, 40);
+/// The seed when none is given (the committed sample uses 42).
+pub const DEFAULT_SEED: u64 = 7;
+
+/// A temporary directory removed on drop.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> Result<WorkDir> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("pipemon-eval-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(WorkDir(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs this binary with `args` against `db`; returns stdout, or stderr as the error.
+fn pipemon(ctx: &Context, work: &Path, db: &Path, args: &[&str]) -> Result<String> {
+    let exe = std::env::current_exe().context("locating the pipemon binary")?;
+    let mut cmd = Command::new(exe);
+    cmd.current_dir(work)
+        .env_remove("PIPEMON_DB")
+        .env_remove("PIPEMON_CONFIG")
+        .arg("--db")
+        .arg(db);
+    if let Some(cfg) = &ctx.config {
+        cmd.arg("--config").arg(cfg);
+    }
+    cmd.args(args);
+    let out = cmd.output().context("running pipemon")?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no message");
+        bail!(
+            "`pipemon {}` exited with {}: {first}",
+            args.join(" "),
+            out.status
+        );
+    }
+    String::from_utf8(out.stdout).context("pipemon printed invalid UTF-8")
+}
+
+/// The events file and truth of a data directory: one made by `generate`
+/// (`events.jsonl[.gz]`, `truth.json`) or the committed sample's names
+/// (`pipeline_executions.jsonl`, `ground_truth.json`).
+fn load_data(dir: &Path) -> Result<(PathBuf, Truth)> {
+    let hint = "--data takes a directory written by `pipemon generate` (or `data/`)";
+    let find = |names: &[&str]| names.iter().map(|f| dir.join(f)).find(|p| p.exists());
+    let truth_path = find(&["truth.json", "ground_truth.json"]).ok_or_else(|| {
+        hinted(
+            format!("no truth.json or ground_truth.json in {}", dir.display()),
+            hint,
+        )
+    })?;
+    let text = std::fs::read_to_string(&truth_path)
+        .with_context(|| format!("reading {}", truth_path.display()))?;
+    let truth: Truth = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a pipemon truth file", truth_path.display()))?;
+    let events = find(&[
+        "events.jsonl",
+        "events.jsonl.gz",
+        "pipeline_executions.jsonl",
+    ])
+    .ok_or_else(|| {
+        hinted(
+            format!(
+                "no events.jsonl[.gz] or pipeline_executions.jsonl in {}",
+                dir.display()
+            ),
+            hint,
+        )
+    })?;
+    let events = std::fs::canonicalize(&events)?;
+    Ok((events, truth))
+}
+
+fn import_figures(summary: &str) -> Result<(u64, Throughput)> {
+    let v: Value = serde_json::from_str(summary.trim()).context("import summary")?;
+    let num = |k: &str| v.get(k).and_then(Value::as_f64);
+    let rejected = v
+        .get("rejected")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| anyhow!("import summary has no `rejected`"))?;
+    Ok((
+        rejected,
+        Throughput {
+            lines: num("lines").unwrap_or(0.0) as u64,
+            seconds: num("seconds").unwrap_or(0.0),
+            events_per_second: num("events_per_second").unwrap_or(0.0),
+        },
+    ))
+}
+
+fn plan_checks(db: &Path) -> Result<Vec<PlanCheck>> {
+    let store = crate::store::Store::open(db)?;
+    let conn = store.conn()?;
+    Ok(crate::query::check_hot_query_plans(&conn)?
+        .into_iter()
+        .map(|c| PlanCheck {
+            name: c.name,
+            plan: c.plan,
+            ok: c.ok,
+        })
+        .collect())
+}
+
+pub fn run(ctx: &Context, args: &EvalArgs) -> Result<()> {
+    let work = WorkDir::new()?;
+    let db = work.0.join("eval.db");
+    let began = Instant::now();
+    let (events, truth) = match &args.data {
+        Some(dir) => load_data(dir)?,
+        None => {
+            let (p, d) = if args.quick { QUICK_SIZE } else { FULL_SIZE };
+            let opts = GenerateOptions {
+                pipelines: args.pipelines.unwrap_or(p),
+                days: args.days.unwrap_or(d),
+                seed: args.seed.unwrap_or(DEFAULT_SEED),
+                start: GenerateOptions::DEFAULT_START,
+            };
+            eprintln!(
+                "eval: generating {} pipelines × {} days, seed {}",
+                opts.pipelines, opts.days, opts.seed
+            );
+            let ds = generate::generate(&opts)?;
+            let path = generate::write_dataset(&ds, &work.0.join("data"), false)?;
+            (path, ds.truth)
+        }
+    };
+    let mut problems = BTreeMap::new();
+    eprintln!("eval: importing {} lines", truth.lines.total);
+    let events_arg = events.to_string_lossy().to_string();
+    let summary = pipemon(
+        ctx,
+        &work.0,
+        &db,
+        &["--format", "json", "import", "--no-progress", &events_arg],
+    )?;
+    let (rejected, throughput) = import_figures(&summary)?;
+
+    eprintln!("eval: evaluating at the data end");
+    let alerts = match pipemon(
+        ctx,
+        &work.0,
+        &db,
+        &["evaluate", "--now", "data-end", "--no-notify"],
+    )
+    .and_then(|_| pipemon(ctx, &work.0, &db, &["--format", "json", "alerts", "--all"]))
+    .and_then(|text| {
+        eval::parse_objects(&text)?
+            .into_iter()
+            .map(|o| AlertRecord::from_json(&Value::Object(o)))
+            .collect::<Result<Vec<_>>>()
+    }) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            problems.insert("evaluate".to_string(), format!("{e:#}"));
+            None
+        }
+    };
+
+    // pipeline_health: the median of three timed answers, end to end.
+    let mut times = Vec::new();
+    let mut health = None;
+    for _ in 0..3 {
+        let t = Instant::now();
+        match pipemon(
+            ctx,
+            &work.0,
+            &db,
+            &["--format", "json", "query", "pipeline_health"],
+        )
+        .and_then(|text| eval::parse_objects(&text))
+        {
+            Ok(rows) => {
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                health = Some(rows);
+            }
+            Err(e) => {
+                problems.insert("health".to_string(), format!("{e:#}"));
+                break;
+            }
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let health_query_ms = times.get(times.len() / 2).copied();
+
+    let plans = match plan_checks(&db) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            problems.insert("plans".to_string(), format!("{e:#}"));
+            None
+        }
+    };
+    let pending = eval::pending::load(Path::new(eval::pending::FILE))?;
+    let input = EvalInput {
+        alerts,
+        health,
+        rejected: Some(rejected),
+        speed_events: throughput.lines,
+        throughput: Some(throughput),
+        plans,
+        health_query_ms,
+        quick: args.quick,
+        pending,
+        problems,
+    };
+    let report = eval::score(&truth, &input);
+    if ctx.format == Format::Json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", eval::render::text(&report));
+    }
+    eprintln!("eval: done in {:.1}s", began.elapsed().as_secs_f64());
+    if !report.satisfied(args.min_score) {
+        return Err(Unsatisfied(format!(
+            "eval: {}/{} required checks passed, below --min-score {}",
+            report.required_passed,
+            report.required,
+            args.min_score.min(report.required)
+        ))
+        .into());
+    }
+    Ok(())
 }

@@ -1,10 +1,105 @@
-//! `pipemon silence` (placeholder until its module lands).
+//! `pipemon silence add|list|expire`: manage silences. They take effect at the next
+//! `evaluate`, which marks matching firing alerts silenced and holds their
+//! notifications back.
 
 use anyhow::{Result, bail};
+use serde_json::json;
 
 use super::Context;
-use crate::cli::SilenceArgs;
+use crate::alert::silence;
+use crate::cli::{SilenceAction, SilenceArgs};
+use crate::output::Rows;
+use crate::time::{format_ms, now_ms, parse_duration_ms, parse_user_time};
 
-pub fn run(_ctx: &Context, _args: &SilenceArgs) -> Result<()> {
-    bail!("`pipemon silence` is not implemented yet")
+fn time_arg(flag: &str, raw: &str) -> Result<i64> {
+    parse_user_time(raw).ok_or_else(|| {
+        crate::error::hinted(
+            format!("{flag} {raw:?} is not a time"),
+            "use RFC 3339 (2026-11-28T14:00:00Z), a date, or epoch milliseconds",
+        )
+        .into()
+    })
+}
+
+pub fn run(ctx: &Context, args: &SilenceArgs) -> Result<()> {
+    let store = ctx.open_store()?;
+    let conn = store.conn()?;
+    let now = now_ms();
+    match &args.action {
+        SilenceAction::Add {
+            matchers,
+            duration,
+            starts,
+            until,
+            comment,
+            author,
+        } => {
+            let starts_at = match starts {
+                Some(s) => time_arg("--starts", s)?,
+                None => now,
+            };
+            let ends_at = match (duration, until) {
+                (Some(d), _) => {
+                    let ms = parse_duration_ms(d).ok_or_else(|| {
+                        crate::error::hinted(
+                            format!("--duration {d:?} is not a duration"),
+                            "use e.g. 30m, 2h, 1d",
+                        )
+                    })?;
+                    starts_at + ms
+                }
+                (None, Some(u)) => time_arg("--until", u)?,
+                (None, None) => bail!(crate::error::hinted(
+                    "a silence needs an end",
+                    "give --duration 2h or --until TIME",
+                )),
+            };
+            let author = author.clone().or_else(|| std::env::var("USER").ok());
+            let id = silence::add(
+                &conn,
+                matchers,
+                starts_at,
+                ends_at,
+                comment,
+                author.as_deref(),
+                now,
+            )?;
+            println!(
+                "silence {id} from {} until {}",
+                format_ms(starts_at),
+                format_ms(ends_at)
+            );
+        }
+        SilenceAction::List { all } => {
+            let mut rows = Rows::new(&[
+                "id",
+                "state",
+                "matchers",
+                "starts_at",
+                "ends_at",
+                "comment",
+                "author",
+            ]);
+            for s in silence::list(&conn, now, *all)? {
+                rows.rows.push(vec![
+                    json!(s.id),
+                    json!(s.state(now)),
+                    json!(s.raw_matchers.join(", ")),
+                    json!(format_ms(s.starts_at)),
+                    json!(format_ms(s.ends_at)),
+                    json!(s.comment),
+                    json!(s.author),
+                ]);
+            }
+            rows.print(ctx.format)?;
+        }
+        SilenceAction::Expire { id } => {
+            if silence::expire(&conn, *id, now)? {
+                println!("silence {id} expired at {}", format_ms(now));
+            } else {
+                println!("silence {id} had already ended");
+            }
+        }
+    }
+    Ok(())
 }

@@ -90,6 +90,11 @@ impl Reject {
 
 /// Parses one non-blank line.
 pub fn parse_line(line: &str, format: InputFormat) -> Result<Event, Reject> {
+    if format != InputFormat::Openlineage
+        && let Some(result) = native::parse_known(line)
+    {
+        return result;
+    }
     let value: Value = serde_json::from_str(line).map_err(|e| {
         Reject::new(
             RejectReason::InvalidJson,

@@ -4,6 +4,7 @@
 //! reason code rather than being dropped. Optional fields given as JSON `null` count as
 //! absent. Fields outside the contract are kept in `Event::extra`.
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -40,18 +41,103 @@ const KNOWN: &[&str] = &[
     "scheduled_at",
 ];
 
+/// The contract's fields only, each kept as a JSON value. Deserialising into this
+/// (which fails on any other field) skips building a map of every key, the costly part
+/// of reading a line; `parse_line` falls back to the full object when it fails.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Known {
+    pipeline_id: Option<Value>,
+    run_id: Option<Value>,
+    status: Option<Value>,
+    timestamp: Option<Value>,
+    event_id: Option<Value>,
+    attempt: Option<Value>,
+    duration_ms: Option<Value>,
+    records_processed: Option<Value>,
+    error_type: Option<Value>,
+    error_message: Option<Value>,
+    task_id: Option<Value>,
+    team: Option<Value>,
+    priority: Option<Value>,
+    environment: Option<Value>,
+    schedule: Option<Value>,
+    upstream: Option<Value>,
+    scheduled_at: Option<Value>,
+}
+
+impl Fields for Known {
+    fn field(&self, name: &str) -> Option<&Value> {
+        match name {
+            "pipeline_id" => self.pipeline_id.as_ref(),
+            "run_id" => self.run_id.as_ref(),
+            "status" => self.status.as_ref(),
+            "timestamp" => self.timestamp.as_ref(),
+            "event_id" => self.event_id.as_ref(),
+            "attempt" => self.attempt.as_ref(),
+            "duration_ms" => self.duration_ms.as_ref(),
+            "records_processed" => self.records_processed.as_ref(),
+            "error_type" => self.error_type.as_ref(),
+            "error_message" => self.error_message.as_ref(),
+            "task_id" => self.task_id.as_ref(),
+            "team" => self.team.as_ref(),
+            "priority" => self.priority.as_ref(),
+            "environment" => self.environment.as_ref(),
+            "schedule" => self.schedule.as_ref(),
+            "upstream" => self.upstream.as_ref(),
+            "scheduled_at" => self.scheduled_at.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// Named access to an event's fields: a whole JSON object, or `Known`.
+pub trait Fields {
+    fn field(&self, name: &str) -> Option<&Value>;
+}
+
+impl Fields for Map<String, Value> {
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+}
+
+/// The fast path: a line with only contract fields and an `event_id`. None when the
+/// line needs the full object (other fields to keep, or a content hash to compute).
+pub fn parse_known(line: &str) -> Option<Result<Event, Reject>> {
+    let known: Known = serde_json::from_str(line).ok()?;
+    let event_id = match &known.event_id {
+        Some(Value::String(id)) if !id.is_empty() => id.clone(),
+        _ => return None,
+    };
+    Some(validate(&known).map(|mut ev| {
+        ev.event_key = event_id;
+        ev
+    }))
+}
+
 /// Validates one native event object.
 pub fn parse(obj: Map<String, Value>) -> Result<Event, Reject> {
-    let pipeline_id = required_id(&obj, "pipeline_id")?;
-    let run_id = required_id(&obj, "run_id")?;
-    let status_raw = required_str(&obj, "status")?;
+    let event = validate(&obj)?;
+    let event_id = match optional_str(&obj, "event_id")? {
+        Some("") => return Err(invalid("event_id", "must not be empty")),
+        other => other.map(str::to_string),
+    };
+    Ok(finish(event, event_id, obj, KNOWN))
+}
+
+/// Checks every contract field; leaves `event_key` and `extra` to the caller.
+fn validate(obj: &impl Fields) -> Result<Event, Reject> {
+    let pipeline_id = required_id(obj, "pipeline_id")?;
+    let run_id = required_id(obj, "run_id")?;
+    let status_raw = required_str(obj, "status")?;
     let status = Status::parse(status_raw).ok_or_else(|| {
         Reject::new(
             RejectReason::UnknownStatus,
             format!("unknown status `{}`", clip(status_raw)),
         )
     })?;
-    let ts = match obj.get("timestamp") {
+    let ts = match obj.field("timestamp") {
         None | Some(Value::Null) => {
             return Err(Reject::new(
                 RejectReason::MissingField,
@@ -60,16 +146,15 @@ pub fn parse(obj: Map<String, Value>) -> Result<Event, Reject> {
         }
         Some(v) => timestamp(v, "timestamp")?,
     };
-    let event_id = match optional_str(&obj, "event_id")? {
-        Some("") => return Err(invalid("event_id", "must not be empty")),
-        other => other.map(str::to_string),
-    };
-    let attempt = match optional_int(&obj, "attempt")? {
+    if let Some("") = optional_str(obj, "event_id")? {
+        return Err(invalid("event_id", "must not be empty"));
+    }
+    let attempt = match optional_int(obj, "attempt")? {
         None => 1,
         Some(0) => return Err(invalid("attempt", "must be at least 1")),
         Some(n) => n,
     };
-    let priority = match optional_str(&obj, "priority")? {
+    let priority = match optional_str(obj, "priority")? {
         None => None,
         Some(p) => Some(Priority::parse(p).ok_or_else(|| {
             invalid(
@@ -78,14 +163,14 @@ pub fn parse(obj: Map<String, Value>) -> Result<Event, Reject> {
             )
         })?),
     };
-    let schedule = match optional_str(&obj, "schedule")? {
+    let schedule = match optional_str(obj, "schedule")? {
         None => None,
         Some(s) => {
             Schedule::parse(s).map_err(|e| invalid("schedule", &e))?;
             Some(s.trim().to_string())
         }
     };
-    let upstream = match obj.get("upstream") {
+    let upstream = match obj.field("upstream") {
         None | Some(Value::Null) => None,
         Some(Value::Array(items)) => {
             let mut ids = Vec::with_capacity(items.len());
@@ -109,33 +194,32 @@ pub fn parse(obj: Map<String, Value>) -> Result<Event, Reject> {
         }
         Some(other) => return Err(wrong_type("upstream", "an array of strings", other)),
     };
-    let scheduled_at = match obj.get("scheduled_at") {
+    let scheduled_at = match obj.field("scheduled_at") {
         None | Some(Value::Null) => None,
         Some(v) => Some(timestamp(v, "scheduled_at")?),
     };
 
-    let event = Event {
+    Ok(Event {
         pipeline_id: pipeline_id.to_string(),
         run_id: run_id.to_string(),
         status,
         ts,
         event_key: String::new(),
         attempt,
-        duration_ms: optional_int(&obj, "duration_ms")?,
-        records_processed: optional_int(&obj, "records_processed")?,
-        error_type: optional_str(&obj, "error_type")?.map(str::to_string),
-        error_message: optional_str(&obj, "error_message")?.map(str::to_string),
-        task_id: optional_str(&obj, "task_id")?.map(str::to_string),
-        team: non_empty(optional_str(&obj, "team")?),
+        duration_ms: optional_int(obj, "duration_ms")?,
+        records_processed: optional_int(obj, "records_processed")?,
+        error_type: optional_str(obj, "error_type")?.map(str::to_string),
+        error_message: optional_str(obj, "error_message")?.map(str::to_string),
+        task_id: optional_str(obj, "task_id")?.map(str::to_string),
+        team: non_empty(optional_str(obj, "team")?),
         priority,
-        environment: non_empty(optional_str(&obj, "environment")?),
+        environment: non_empty(optional_str(obj, "environment")?),
         schedule,
         upstream,
         scheduled_at,
         streaming: None,
         extra: None,
-    };
-    Ok(finish(event, event_id, obj, KNOWN))
+    })
 }
 
 /// Sets the deduplication key and keeps unknown fields; shared with OpenLineage.
@@ -196,8 +280,8 @@ fn wrong_type(field: &str, expected: &str, found: &Value) -> Reject {
     )
 }
 
-fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, Reject> {
-    match obj.get(field) {
+fn required_str<'a>(obj: &'a impl Fields, field: &str) -> Result<&'a str, Reject> {
+    match obj.field(field) {
         None | Some(Value::Null) => Err(Reject::new(
             RejectReason::MissingField,
             format!("missing required field `{field}`"),
@@ -207,7 +291,7 @@ fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str,
     }
 }
 
-fn required_id<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, Reject> {
+fn required_id<'a>(obj: &'a impl Fields, field: &str) -> Result<&'a str, Reject> {
     let s = required_str(obj, field)?;
     if s.is_empty() {
         return Err(invalid(field, "must not be empty"));
@@ -222,11 +306,8 @@ fn required_id<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, 
 }
 
 /// An optional string field: absent or null → None.
-pub fn optional_str<'a>(
-    obj: &'a Map<String, Value>,
-    field: &str,
-) -> Result<Option<&'a str>, Reject> {
-    match obj.get(field) {
+pub fn optional_str<'a>(obj: &'a impl Fields, field: &str) -> Result<Option<&'a str>, Reject> {
+    match obj.field(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(wrong_type(field, "a string", other)),
@@ -234,8 +315,8 @@ pub fn optional_str<'a>(
 }
 
 /// An optional non-negative integer: a JSON integer or a string of digits.
-pub fn optional_int(obj: &Map<String, Value>, field: &str) -> Result<Option<i64>, Reject> {
-    let v = match obj.get(field) {
+pub fn optional_int(obj: &impl Fields, field: &str) -> Result<Option<i64>, Reject> {
+    let v = match obj.field(field) {
         None | Some(Value::Null) => return Ok(None),
         Some(v) => v,
     };
@@ -451,6 +532,34 @@ mod tests {
             e.extra.as_deref(),
             Some(r#"{"cost":{"usd":1},"dag_owner":"x"}"#)
         );
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_full_object() {
+        let lines = [
+            format!(
+                r#"{{{BASE},"status":"ok","event_id":"e1","attempt":"2","duration_ms":5,"upstream":["a"],"team":null}}"#
+            ),
+            format!(
+                r#"{{{BASE},"status":"Error","event_id":"e2","error_message":"x\ny","priority":"LOW","schedule":"0 3 * * *"}}"#
+            ),
+            format!(r#"{{{BASE},"status":"ok","event_id":"e3","attempt":0}}"#),
+            format!(r#"{{{BASE},"status":"nope","event_id":"e4"}}"#),
+            r#"{"run_id":"r","status":"ok","timestamp":1793502000500,"event_id":"e5"}"#.to_string(),
+        ];
+        for line in &lines {
+            let fast = parse_known(line).expect("only contract fields and an event_id");
+            let Value::Object(obj) = serde_json::from_str(line).unwrap() else {
+                unreachable!()
+            };
+            assert_eq!(fast, parse(obj), "{line}");
+        }
+        // Lines the fast path must hand over: an extra field, no event_id.
+        assert!(
+            parse_known(&format!(r#"{{{BASE},"status":"ok","event_id":"e","x":1}}"#)).is_none()
+        );
+        assert!(parse_known(&format!(r#"{{{BASE},"status":"ok"}}"#)).is_none());
+        assert!(parse_known(&format!(r#"{{{BASE},"status":"ok","event_id":""}}"#)).is_none());
     }
 
     #[test]

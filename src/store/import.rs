@@ -35,7 +35,7 @@ use crate::model::{Event, Millis, Status};
 
 /// Lines per write transaction: large enough to amortise the commit, small enough
 /// that memory stays flat and an interrupted import loses little.
-pub const BATCH_LINES: usize = 20_000;
+pub const BATCH_LINES: usize = 32_768;
 /// Longest accepted line; longer ones are rejected (`invalid_value`) unread.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// How many rejections are printed to stderr before the rest are only counted.
@@ -238,7 +238,7 @@ fn import_one(
     )?;
     let import_id = conn.last_insert_rowid();
 
-    let (tx, rx) = sync_channel::<io::Result<Batch>>(4);
+    let (tx, rx) = sync_channel::<io::Result<Batch>>(2);
     let format = opts.input_format;
     let reader = thread::spawn(move || read_batches(input, format, |b| tx.send(b).is_ok()));
     let outcome = write_batches(
@@ -426,14 +426,28 @@ fn write_batch(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT (pipeline_id, event_key) DO NOTHING",
     )?;
-    let mut runs: HashMap<(String, String), RunDelta> = HashMap::new();
-    let mut pipelines: HashMap<String, PipelineDelta> = HashMap::new();
+    // Ordered maps: the upserts then walk run_state and pipelines in key order, which
+    // keeps B-tree pages hot instead of touching them at random.
+    let mut runs: BTreeMap<(String, String), RunDelta> = BTreeMap::new();
+    let mut pipelines: BTreeMap<String, PipelineDelta> = BTreeMap::new();
     let (mut lines, mut blank, mut inserted, mut duplicates, mut rejected) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut batch_max_ts: Option<Millis> = None;
     let rejected_at = crate::time::now_ms();
 
-    for (i, item) in batch.items.iter().enumerate() {
+    // Events are inserted in primary-key order (stable, so the first of two lines with
+    // the same key still wins), for the same reason; everything else in line order.
+    let mut order: Vec<usize> = (0..batch.items.len()).collect();
+    order.sort_by(|&a, &b| match (&batch.items[a], &batch.items[b]) {
+        (Item::Event(x), Item::Event(y)) => {
+            (&x.pipeline_id, &x.event_key).cmp(&(&y.pipeline_id, &y.event_key))
+        }
+        (Item::Event(_), _) => std::cmp::Ordering::Greater,
+        (_, Item::Event(_)) => std::cmp::Ordering::Less,
+        _ => a.cmp(&b),
+    });
+    for i in order {
+        let item = &batch.items[i];
         let line = batch.first_line + i as u64;
         lines += 1;
         match item {
@@ -919,19 +933,140 @@ pub fn refresh_stale_stats(conn: &Connection) -> Result<()> {
 
 /// Writes `pipeline_stats` rows for the pipelines in `temp.stats_scope`, counting runs
 /// that started at or after `since`. Pipelines with no such run get a zero row.
+///
+/// One pass over the runs in (pipeline, start) order, read through the
+/// `runs_by_pipeline_start` index: counts, the latest status, the current failure
+/// streak (final failures after the latest success; cancelled and skipped runs neither
+/// extend nor break it), and nearest-rank percentiles of successful runs' durations (a
+/// failed run's duration is where it broke, not how long the work takes). Percentiles
+/// are what SQL does badly: window functions would sort every run again.
 pub fn compute_stats(conn: &Connection, since: Millis) -> Result<()> {
     conn.execute(
         "DELETE FROM pipeline_stats WHERE pipeline_id IN (SELECT pipeline_id FROM temp.stats_scope)",
         [],
     )?;
-    conn.execute(STATS_SQL, rusqlite::named_params! { ":since": since })
-        .context("computing pipeline_stats")?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO pipeline_stats (pipeline_id, runs_total, runs_success, runs_failed,
+             runs_cancelled, runs_skipped, runs_in_progress, runs_retried, consecutive_failures,
+             last_status, last_run_at, last_success_at, duration_p50_ms, duration_p95_ms,
+             duration_max_ms, avg_records)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?;
+    let mut write = |s: &PipelineStats| -> rusqlite::Result<usize> {
+        let mut durations = s.durations.clone();
+        durations.sort_unstable();
+        let rank = |p: usize| -> Option<i64> {
+            let n = durations.len();
+            (n > 0).then(|| durations[(p * n).div_ceil(100).max(1) - 1])
+        };
+        insert.execute(params![
+            s.pipeline_id,
+            s.total,
+            s.success,
+            s.failed,
+            s.cancelled,
+            s.skipped,
+            s.running,
+            s.retried,
+            s.streak,
+            s.last_status,
+            s.last_run_at,
+            s.last_success_at,
+            rank(50),
+            rank(95),
+            durations.last().copied(),
+            (s.records_n > 0).then(|| s.records_sum / s.records_n as f64),
+        ])
+    };
+    let mut stmt = conn.prepare(
+        "SELECT pipeline_id, outcome, start_at, ended_at, duration_ms, records_processed, retries
+         FROM run_state INDEXED BY runs_by_pipeline_start
+         WHERE pipeline_id IN (SELECT pipeline_id FROM temp.stats_scope)
+           AND start_at >= ?1 AND first_event_at IS NOT NULL
+         ORDER BY pipeline_id, start_at",
+    )?;
+    let mut rows = stmt.query([since])?;
+    let mut cur: Option<PipelineStats> = None;
+    while let Some(row) = rows.next()? {
+        let pipeline_id: String = row.get(0)?;
+        if cur.as_ref().is_none_or(|c| c.pipeline_id != pipeline_id) {
+            if let Some(done) = cur.take() {
+                write(&done)?;
+            }
+            cur = Some(PipelineStats {
+                pipeline_id,
+                ..PipelineStats::default()
+            });
+        }
+        let s = cur.as_mut().expect("set above");
+        let outcome: String = row.get(1)?;
+        let start: Millis = row.get(2)?;
+        let ended: Option<Millis> = row.get(3)?;
+        let duration: Option<i64> = row.get(4)?;
+        let records: Option<i64> = row.get(5)?;
+        let retries: i64 = row.get(6)?;
+        s.total += 1;
+        s.last_run_at = Some(s.last_run_at.map_or(start, |l| l.max(start)));
+        match outcome.as_str() {
+            "success" => {
+                s.success += 1;
+                s.streak = 0;
+                s.last_success_at = max_opt(s.last_success_at, ended);
+                if let Some(d) = duration {
+                    s.durations.push(d);
+                }
+                if let Some(r) = records {
+                    s.records_sum += r as f64;
+                    s.records_n += 1;
+                }
+            }
+            "failed" => {
+                s.failed += 1;
+                s.streak += 1;
+            }
+            "cancelled" => s.cancelled += 1,
+            "skipped" => s.skipped += 1,
+            _ => s.running += 1,
+        }
+        if retries > 0 && matches!(outcome.as_str(), "success" | "failed") {
+            s.retried += 1;
+        }
+        s.last_status = Some(outcome);
+    }
+    if let Some(done) = cur.take() {
+        write(&done)?;
+    }
+    // Pipelines in scope with no run in the window still get a row.
+    conn.execute(
+        "INSERT INTO pipeline_stats (pipeline_id, runs_total, runs_success, runs_failed,
+             runs_cancelled, runs_skipped, runs_in_progress, runs_retried, consecutive_failures)
+         SELECT s.pipeline_id, 0, 0, 0, 0, 0, 0, 0, 0 FROM temp.stats_scope s
+         WHERE s.pipeline_id IN (SELECT pipeline_id FROM pipelines)
+           AND s.pipeline_id NOT IN (SELECT pipeline_id FROM pipeline_stats)",
+        [],
+    )?;
     Ok(())
 }
 
-/// The health aggregate per pipeline (durations: successful runs; percentiles: nearest
-/// rank; current failure streak: final failures after the latest success).
-const STATS_SQL: &str = include_str!("sql/pipeline_stats.sql");
+/// One pipeline's running totals while `compute_stats` walks its runs.
+#[derive(Debug, Default)]
+struct PipelineStats {
+    pipeline_id: String,
+    total: i64,
+    success: i64,
+    failed: i64,
+    cancelled: i64,
+    skipped: i64,
+    running: i64,
+    retried: i64,
+    streak: i64,
+    last_status: Option<String>,
+    last_run_at: Option<Millis>,
+    last_success_at: Option<Millis>,
+    durations: Vec<i64>,
+    records_sum: f64,
+    records_n: i64,
+}
 
 #[cfg(test)]
 mod tests {

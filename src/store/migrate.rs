@@ -19,6 +19,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_detect",
         include_str!("../../migrations/0003_detect.sql"),
     ),
+    (
+        "0004_alerting",
+        include_str!("../../migrations/0004_alerting.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

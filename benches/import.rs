@@ -1,0 +1,200 @@
+//! Import benchmark: generated events → `pipemon import`, against a reference measured
+//! in the same run — the plain insert rate of the same rows into a table with no
+//! secondary indexes — so the result is a ratio that survives a noisy, shared machine.
+//!
+//! Run: `cargo bench --bench import` (release profile). Knobs (environment):
+//! `BENCH_PIPELINES` (2000), `BENCH_DAYS` (days of history to generate; default sized
+//! for about 2,000,000 events), `BENCH_SEED` (7), `BENCH_DIR` (a temp dir).
+//! Prints events/s, the reference rate, their ratio, peak RSS of the import process,
+//! and the median `pipeline_health` time.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use pipemon::cli::InputFormat;
+use pipemon::query::{Filter, run_named};
+use pipemon::store::Store;
+use rusqlite::{Connection, params};
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn pipemon() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pipemon"))
+}
+
+/// Peak resident set of the largest child so far, in MiB (Linux reports KiB).
+fn children_peak_rss_mib() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+fn events_file(dir: &Path) -> PathBuf {
+    for name in ["events.jsonl", "events.jsonl.gz"] {
+        let p = dir.join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("generate wrote no events file in {}", dir.display());
+}
+
+/// The reference: the same parsed rows, inserted with the same batch size, PRAGMAs and
+/// prepared statement into a rowid table with no keys and no indexes.
+fn reference_rate(file: &Path, db: &Path) -> (f64, usize) {
+    let reader = BufReader::new(std::fs::File::open(file).unwrap());
+    let events: Vec<_> = reader
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| pipemon::ingest::parse_line(&l, InputFormat::Auto).ok())
+        .collect();
+    let mut conn = Connection::open(db).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -131072;
+         CREATE TABLE plain_events (pipeline_id TEXT, event_key TEXT, run_id TEXT, status TEXT,
+             ts INTEGER, attempt INTEGER, duration_ms INTEGER, records_processed INTEGER,
+             error_type TEXT, error_message TEXT, task_id TEXT, scheduled_at INTEGER,
+             extra TEXT, import_id INTEGER) STRICT;",
+    )
+    .unwrap();
+    let started = Instant::now();
+    for chunk in events.chunks(pipemon::store::import::BATCH_LINES) {
+        let tx = conn.transaction().unwrap();
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO plain_events VALUES
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )
+                .unwrap();
+            for e in chunk {
+                stmt.execute(params![
+                    e.pipeline_id,
+                    e.event_key,
+                    e.run_id,
+                    e.status.as_str(),
+                    e.ts,
+                    e.attempt,
+                    e.duration_ms,
+                    e.records_processed,
+                    e.error_type,
+                    e.error_message,
+                    e.task_id,
+                    e.scheduled_at,
+                    e.extra,
+                    1
+                ])
+                .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    (events.len() as f64 / secs, events.len())
+}
+
+fn main() {
+    // `cargo bench` passes --bench; any other argument filters nothing here.
+    let pipelines: u32 = env_or("BENCH_PIPELINES", 2000);
+    let days: u32 = env_or("BENCH_DAYS", 18);
+    let seed: u64 = env_or("BENCH_SEED", 7);
+    let tmp = tempfile::TempDir::new().unwrap();
+    let dir = std::env::var("BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("data");
+
+    if !data.join("truth.json").exists() {
+        let t = Instant::now();
+        let status = pipemon()
+            .args([
+                "generate",
+                "--pipelines",
+                &pipelines.to_string(),
+                "--days",
+                &days.to_string(),
+            ])
+            .args(["--seed", &seed.to_string(), "--out"])
+            .arg(&data)
+            .status()
+            .unwrap();
+        assert!(status.success(), "generate failed");
+        eprintln!("generated in {:.1}s", t.elapsed().as_secs_f64());
+    }
+    let file = events_file(&data);
+    let size_mib = std::fs::metadata(&file).unwrap().len() as f64 / (1 << 20) as f64;
+
+    // pipemon import, end to end, as a user runs it.
+    let db = dir.join("bench.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let out = pipemon()
+        .arg("--db")
+        .arg(&db)
+        .args(["--format", "json", "import", "--no-progress"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rss = children_peak_rss_mib();
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rate = summary["events_per_second"].as_f64().unwrap();
+    let accepted = summary["inserted"].as_u64().unwrap() + summary["duplicates"].as_u64().unwrap();
+
+    // The reference, in the same run.
+    let ref_db = dir.join("reference.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", ref_db.display()));
+    }
+    let (ref_rate, ref_rows) = reference_rate(&file, &ref_db);
+
+    // pipeline_health over the imported database: median of 7.
+    let store = Store::open(&db).unwrap();
+    let conn = store.conn().unwrap();
+    let mut times: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            let rows = run_named(&conn, "pipeline_health", &Filter::default()).unwrap();
+            assert_eq!(rows.rows.len(), pipelines as usize);
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+
+    println!(
+        "input: {} ({size_mib:.0} MiB, {} lines, {accepted} events)",
+        file.display(),
+        summary["lines"]
+    );
+    println!(
+        "import:    {rate:>10.0} events/s  ({:.2}s, {} inserted, {} duplicates, {} rejected)",
+        summary["seconds"].as_f64().unwrap(),
+        summary["inserted"],
+        summary["duplicates"],
+        summary["rejected"]
+    );
+    println!(
+        "reference: {ref_rate:>10.0} rows/s    (plain INSERT of {ref_rows} parsed rows, no secondary indexes)"
+    );
+    println!("ratio:     {:>10.2}  (import / reference)", rate / ref_rate);
+    println!("peak RSS of import: {rss:.0} MiB");
+    println!(
+        "pipeline_health median of 7: {:.1} ms (min {:.1}, max {:.1})",
+        times[3], times[0], times[6]
+    );
+}

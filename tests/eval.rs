@@ -1,0 +1,134 @@
+//! `pipemon eval` end to end: the real binary generates, imports, evaluates and
+//! scores in a temporary directory; exit status follows the required checks.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn pipemon(cwd: &std::path::Path) -> Command {
+    let mut cmd = Command::cargo_bin("pipemon").unwrap();
+    cmd.current_dir(cwd)
+        .env_remove("PIPEMON_DB")
+        .env_remove("PIPEMON_CONFIG");
+    cmd
+}
+
+#[test]
+fn quick_eval_reports_six_checks_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pipemon(dir.path())
+        .args([
+            "--format",
+            "json",
+            "eval",
+            "--quick",
+            "--seed",
+            "3",
+            "--min-score",
+            "0",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(text.trim().lines().count(), 1, "one JSON object");
+    let r: Value = serde_json::from_str(&text).unwrap();
+    let checks = r["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 6);
+    // Quick mode: the speed checks are reported, not judged.
+    assert_eq!(checks[2]["status"], "not_judged");
+    assert_eq!(checks[5]["status"], "not_judged");
+    assert_eq!(r["kinds"].as_array().unwrap().len(), 9);
+    // The importer's run accounting agrees with the generator's truth.
+    let h = &r["health"];
+    assert_eq!(h["correct"], h["pipelines"], "{h}");
+    assert_eq!(h["unexpected_rows"], 0);
+    assert_eq!(r["rejected"]["ok"], true);
+    assert!(r["throughput"]["lines"].as_u64().unwrap() > 5_000);
+}
+
+#[test]
+fn pending_checks_are_reported_not_required() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("eval-pending.toml"),
+        "not_yet_required = [1, 2, 4, 5]\n",
+    )
+    .unwrap();
+    let out = pipemon(dir.path())
+        .args(["eval", "--quick", "--seed", "4"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("not yet required: eval-pending.toml"),
+        "{text}"
+    );
+    assert!(text.contains("not judged: --quick"), "{text}");
+    assert!(
+        text.lines().last().unwrap().starts_with("score: "),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_failing_required_check_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    pipemon(dir.path())
+        .args([
+            "generate",
+            "--pipelines",
+            "12",
+            "--days",
+            "6",
+            "--seed",
+            "8",
+            "--out",
+        ])
+        .arg(&data)
+        .assert()
+        .success();
+    // Claim one rejected line more than the data holds: check 1 must fail.
+    let path = data.join("truth.json");
+    let mut truth: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let n = truth["lines"]["rejected"].as_u64().unwrap();
+    truth["lines"]["rejected"] = Value::from(n + 1);
+    std::fs::write(&path, truth.to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("eval-pending.toml"),
+        "not_yet_required = [2, 4, 5]\n",
+    )
+    .unwrap();
+    let assert = pipemon(dir.path())
+        .args(["eval", "--quick", "--data"])
+        .arg(&data)
+        .assert()
+        .code(1);
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(
+        out.contains(&format!("rejected lines: {n} (expected {})", n + 1)),
+        "{out}"
+    );
+    assert!(out.contains("[FAIL] 1. failure detection"), "{out}");
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("0/1 required checks passed"), "{err}");
+}
+
+#[test]
+fn data_without_truth_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let assert = pipemon(dir.path())
+        .args(["eval", "--data", "."])
+        .assert()
+        .code(2);
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(
+        err.contains("hint: --data takes a directory written by `pipemon generate`"),
+        "{err}"
+    );
+}
