@@ -100,6 +100,9 @@ pub struct DetectConfig {
     pub degradation_min_excess: Dur,
     /// Successful runs in the frozen baseline. Default 30.
     pub degradation_baseline_runs: usize,
+    /// History a pipeline needs before degradation is judged (a day, so the
+    /// hour-of-day pattern has been seen). Default 1d.
+    pub degradation_min_span: Dur,
     /// Recent runs whose median measures the shift (to open and to resolve). Default 7.
     pub degradation_recent_runs: usize,
 
@@ -166,6 +169,7 @@ impl Default for DetectConfig {
             degradation_min_excess: Dur::secs(10),
             degradation_baseline_runs: 30,
             degradation_recent_runs: 7,
+            degradation_min_span: Dur::days(1),
             volume_z: 4.0,
             volume_min_ratio: 3.0,
             volume_min_span: Dur::days(7),

@@ -503,6 +503,11 @@ pub struct Degradation {
     /// Successful runs since the offsets were last estimated.
     since_offsets: u32,
     cusum: f64,
+    /// Runs since the CUSUM last rested at 0.
+    accumulating: u32,
+    /// The first run's start: degradation is judged once a day of history exists
+    /// (so hour-of-day offsets are known).
+    first_start: Option<Millis>,
     recent: Vec<f64>,
     open: Option<Episode>,
 }
@@ -567,7 +572,11 @@ impl Detector for Degradation {
         out: &mut Vec<Episode>,
     ) {
         let cfg = ctx.cfg;
-        if run.outcome != Outcome::Success || notes.stuck {
+        let first = *self.first_start.get_or_insert(run.start_at);
+        if run.outcome != Outcome::Success
+            || notes.stuck
+            || run.start_at - first < cfg.degradation_min_span.ms()
+        {
             notes.degraded = self.open.is_some();
             return;
         }
@@ -628,6 +637,23 @@ impl Detector for Degradation {
         }
         let z = (x - mu) / sd;
         self.cusum = (self.cusum + z - cfg.degradation_k).max(0.0);
+        // Evidence that builds up over more than a baseline window without crossing
+        // is a slow change of level (a weekday-and-hour swell on a frequent job),
+        // not the step or drift of a few percent per run this detector is for:
+        // re-baseline rather than alarm on it.
+        self.accumulating = if self.cusum > 0.0 {
+            self.accumulating + 1
+        } else {
+            0
+        };
+        if self.accumulating as usize > cfg.degradation_baseline_runs
+            && self.cusum <= cfg.degradation_h
+        {
+            self.cusum = 0.0;
+            self.accumulating = 0;
+            notes.degraded = false;
+            return;
+        }
         if self.cusum > cfg.degradation_h {
             let base_ms = mu.exp() * 1000.0;
             let now_ms = recent_median.exp() * 1000.0;
