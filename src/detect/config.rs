@@ -94,7 +94,7 @@ pub struct DetectConfig {
     pub degradation_k: f64,
     /// CUSUM decision threshold, in robust standard deviations. Default 8.
     pub degradation_h: f64,
-    /// The recent median must be at least this many times the baseline. Default 1.7.
+    /// The recent median must be at least this many times the baseline. Default 1.75.
     pub degradation_min_ratio: f64,
     /// …and at least this much longer. Default 10s.
     pub degradation_min_excess: Dur,
@@ -165,7 +165,7 @@ impl Default for DetectConfig {
             duration_min_excess: Dur::secs(60),
             degradation_k: 0.5,
             degradation_h: 8.0,
-            degradation_min_ratio: 1.7,
+            degradation_min_ratio: 1.75,
             degradation_min_excess: Dur::secs(10),
             degradation_baseline_runs: 30,
             degradation_recent_runs: 7,
