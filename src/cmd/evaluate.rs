@@ -3,12 +3,11 @@
 //! stderr; with `--format json` the alerts opened or resolved go to stdout as JSON
 //! Lines (alerts.md objects).
 
-use std::io::Write;
-
 use anyhow::{Result, bail};
 
 use super::Context;
 use crate::cli::{EvaluateArgs, Format};
+use crate::detect::alerts::to_rows;
 use crate::detect::{EvaluateOptions, EvaluateSummary, evaluate};
 use crate::model::Millis;
 use crate::store::Store;
@@ -52,13 +51,8 @@ pub fn run(ctx: &Context, args: &EvaluateArgs) -> Result<()> {
     )?;
     eprintln!("{}", describe(&summary));
     if ctx.format == Format::Json {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        for a in &summary.alerts {
-            serde_json::to_writer(&mut out, a)?;
-            out.write_all(b"\n")?;
-        }
-        out.flush()?;
+        // The alerts.md objects, keys in the documented order (as `pipemon alerts`).
+        to_rows(&summary.alerts, true).print(Format::Json)?;
     }
     Ok(())
 }

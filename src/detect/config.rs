@@ -56,7 +56,10 @@ pub struct DetectConfig {
     pub history_runs: usize,
     /// Successful runs remembered per hour-of-day and per day-of-week slot. Default 12.
     pub seasonal_runs: usize,
-    /// Runs a seasonal slot needs before it is used as a baseline. Default 4.
+    /// Runs a seasonal slot needs before it is used as a baseline for duration and
+    /// volume anomalies. Default 1: a daily job has seen one Saturday after a week,
+    /// and one Saturday is enough to know a weekend dip is normal (the ratio gates
+    /// keep a single noisy slot from hiding a real collapse).
     pub seasonal_min_runs: usize,
 
     /// Consecutive final failures that raise `consecutive_failures`. Default 3.
@@ -91,14 +94,17 @@ pub struct DetectConfig {
     pub degradation_k: f64,
     /// CUSUM decision threshold, in robust standard deviations. Default 8.
     pub degradation_h: f64,
-    /// The recent median must be at least this many times the baseline. Default 1.5.
+    /// The recent median must be at least this many times the baseline. Default 1.75.
     pub degradation_min_ratio: f64,
     /// …and at least this much longer. Default 10s.
     pub degradation_min_excess: Dur,
     /// Successful runs in the frozen baseline. Default 30.
     pub degradation_baseline_runs: usize,
-    /// Recent runs whose median decides resolution. Default 5.
-    pub degradation_resolve_runs: usize,
+    /// History a pipeline needs before degradation is judged (a day, so the
+    /// hour-of-day pattern has been seen). Default 1d.
+    pub degradation_min_span: Dur,
+    /// Recent runs whose median measures the shift (to open and to resolve). Default 7.
+    pub degradation_recent_runs: usize,
 
     /// Robust z-score on ln(1 + records) beyond which a volume is anomalous. Default 4.
     pub volume_z: f64,
@@ -144,7 +150,7 @@ impl Default for DetectConfig {
             platform_team: "platform".to_string(),
             history_runs: 128,
             seasonal_runs: 12,
-            seasonal_min_runs: 4,
+            seasonal_min_runs: 1,
             failure_streak: 3,
             rate_window_runs: 20,
             rate_alpha: 1e-4,
@@ -159,10 +165,11 @@ impl Default for DetectConfig {
             duration_min_excess: Dur::secs(60),
             degradation_k: 0.5,
             degradation_h: 8.0,
-            degradation_min_ratio: 1.5,
+            degradation_min_ratio: 1.75,
             degradation_min_excess: Dur::secs(10),
             degradation_baseline_runs: 30,
-            degradation_resolve_runs: 5,
+            degradation_recent_runs: 7,
+            degradation_min_span: Dur::days(1),
             volume_z: 4.0,
             volume_min_ratio: 3.0,
             volume_min_span: Dur::days(7),

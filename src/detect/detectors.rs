@@ -242,7 +242,10 @@ impl Detector for FailureRate {
         _n: &mut Notes,
         out: &mut Vec<Episode>,
     ) {
-        if !matches!(run.outcome, Outcome::Success | Outcome::Failed) {
+        // A success can only end an open episode; only a failure can start one.
+        if run.outcome != Outcome::Failed
+            && (run.outcome != Outcome::Success || self.open.is_none())
+        {
             return;
         }
         let cfg = ctx.cfg;
@@ -323,7 +326,17 @@ struct Baseline {
 /// and the same hour of day and the same day of week where those slots hold
 /// enough runs. A value is anomalous only if it is anomalous against all of
 /// them: a Monday run that is always slow is normal against past Mondays.
-fn baselines(ctx: &Ctx, hist: &History, t: Millis, volume: bool) -> Vec<Baseline> {
+///
+/// `anomalous` says whether a value is anomalous against one baseline: the list
+/// stops at the first baseline against which it is not (the verdict is already
+/// "normal"), so the seasonal slots are only summarised for the rare suspect run.
+fn baselines(
+    ctx: &Ctx,
+    hist: &History,
+    t: Millis,
+    volume: bool,
+    anomalous: impl Fn(&Baseline) -> bool,
+) -> Vec<Baseline> {
     let cfg = ctx.cfg;
     let f: fn(&Past) -> Option<f64> = if volume {
         Past::log_records
@@ -335,25 +348,36 @@ fn baselines(ctx: &Ctx, hist: &History, t: Millis, volume: bool) -> Vec<Baseline
         return Vec::new();
     }
     let mut out = Vec::new();
-    if let Some((m, sd)) = robust_location(&recent, MIN_LOG_SD) {
-        out.push(Baseline {
-            name: "recent",
-            median: m,
-            sd,
-        });
+    let Some((m, sd)) = robust_location(&recent, MIN_LOG_SD) else {
+        return out;
+    };
+    out.push(Baseline {
+        name: "recent",
+        median: m,
+        sd,
+    });
+    if !anomalous(&out[0]) {
+        return out;
     }
-    for (name, vals) in [
-        ("same_hour", hist.same_hour(t, volume)),
-        ("same_weekday", hist.same_weekday(t, volume)),
-    ] {
+    for name in ["same_hour", "same_weekday"] {
+        let vals = if name == "same_hour" {
+            hist.same_hour(t, volume)
+        } else {
+            hist.same_weekday(t, volume)
+        };
         if vals.len() >= cfg.seasonal_min_runs
             && let Some((m, sd)) = robust_location(&vals, MIN_LOG_SD)
         {
-            out.push(Baseline {
+            let b = Baseline {
                 name,
                 median: m,
                 sd,
-            });
+            };
+            let stop = !anomalous(&b);
+            out.push(b);
+            if stop {
+                return out;
+            }
         }
     }
     out
@@ -427,11 +451,16 @@ impl Detector for DurationAnomaly {
 /// Evidence if a duration is anomalous for a run starting at `start`.
 fn judge_duration(ctx: &Ctx, hist: &History, start: Millis, d: i64) -> Option<serde_json::Value> {
     let cfg = ctx.cfg;
-    let bases = baselines(ctx, hist, start, false);
+    let x = log_duration(d);
+    let bases = baselines(ctx, hist, start, false, |b| {
+        let expected = b.median.exp() * 1000.0;
+        (x - b.median) / b.sd > cfg.duration_z
+            && d as f64 >= expected * cfg.duration_min_ratio
+            && d as f64 - expected >= cfg.duration_min_excess.ms() as f64
+    });
     if bases.is_empty() {
         return None;
     }
-    let x = log_duration(d);
     let mut min_z = f64::INFINITY;
     let mut expected_log = f64::NEG_INFINITY;
     let mut used = Vec::new();
@@ -474,17 +503,30 @@ pub struct Degradation {
     /// Successful runs since the offsets were last estimated.
     since_offsets: u32,
     cusum: f64,
+    /// Runs since the CUSUM last rested at 0.
+    accumulating: u32,
+    /// The first run's start: degradation is judged once a day of history exists
+    /// (so hour-of-day offsets are known).
+    first_start: Option<Millis>,
     recent: Vec<f64>,
     open: Option<Episode>,
 }
 
 /// Runs between re-estimates of the seasonal offsets (they move slowly).
 const OFFSETS_EVERY: u32 = 24;
+/// Runs a slot needs before its offset is estimated (a median of fewer is noise).
+const OFFSET_SLOT_MIN_RUNS: usize = 4;
 
 /// Seasonal offsets of log duration from the hour and weekday slots: each slot's
-/// median minus the median of all slots; 0 where a slot holds too few runs.
+/// median minus the median of all slots; 0 where a slot holds too few runs. The
+/// weekday slots of a job that runs more than twice a day hold only that day's
+/// last few hours (an hour-of-day effect, not a weekday one), so such jobs get no
+/// weekday offsets.
 fn seasonal_offsets(hist: &History, min_runs: usize) -> Vec<f64> {
     let mut out = vec![0.0; 31];
+    let starts: Vec<f64> = hist.runs().iter().map(|p| p.start as f64).collect();
+    let gaps: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    let sub_daily = super::stats::median(&gaps).is_none_or(|g| g < 12.0 * 3_600_000.0);
     for (base, n, get) in [
         (
             0usize,
@@ -493,6 +535,9 @@ fn seasonal_offsets(hist: &History, min_runs: usize) -> Vec<f64> {
         ),
         (24, 7, History::weekday_values),
     ] {
+        if base == 24 && sub_daily {
+            continue;
+        }
         let slots: Vec<Vec<f64>> = (0..n).map(|i| get(hist, i, false)).collect();
         let pooled: Vec<f64> = slots.iter().flatten().copied().collect();
         let Some(m) = super::stats::median(&pooled) else {
@@ -527,7 +572,11 @@ impl Detector for Degradation {
         out: &mut Vec<Episode>,
     ) {
         let cfg = ctx.cfg;
-        if run.outcome != Outcome::Success || notes.stuck {
+        let first = *self.first_start.get_or_insert(run.start_at);
+        if run.outcome != Outcome::Success
+            || notes.stuck
+            || run.start_at - first < cfg.degradation_min_span.ms()
+        {
             notes.degraded = self.open.is_some();
             return;
         }
@@ -539,7 +588,7 @@ impl Detector for Degradation {
         let at_rest = self.reference.is_none() || self.cusum == 0.0 && self.open.is_none();
         if at_rest {
             if self.offsets.is_empty() || self.since_offsets >= OFFSETS_EVERY {
-                self.offsets = seasonal_offsets(hist, cfg.seasonal_min_runs);
+                self.offsets = seasonal_offsets(hist, OFFSET_SLOT_MIN_RUNS);
                 self.since_offsets = 0;
             }
             let base: Vec<f64> = hist
@@ -560,7 +609,7 @@ impl Detector for Degradation {
             return;
         };
         self.recent.push(x);
-        let keep = cfg.degradation_resolve_runs.max(1);
+        let keep = cfg.degradation_recent_runs.max(1);
         if self.recent.len() > keep {
             self.recent.remove(0);
         }
@@ -588,6 +637,23 @@ impl Detector for Degradation {
         }
         let z = (x - mu) / sd;
         self.cusum = (self.cusum + z - cfg.degradation_k).max(0.0);
+        // Evidence that builds up over more than a baseline window without crossing
+        // is a slow change of level (a weekday-and-hour swell on a frequent job),
+        // not the step or drift of a few percent per run this detector is for:
+        // re-baseline rather than alarm on it.
+        self.accumulating = if self.cusum > 0.0 {
+            self.accumulating + 1
+        } else {
+            0
+        };
+        if self.accumulating as usize > cfg.degradation_baseline_runs
+            && self.cusum <= cfg.degradation_h
+        {
+            self.cusum = 0.0;
+            self.accumulating = 0;
+            notes.degraded = false;
+            return;
+        }
         if self.cusum > cfg.degradation_h {
             let base_ms = mu.exp() * 1000.0;
             let now_ms = recent_median.exp() * 1000.0;
@@ -702,12 +768,16 @@ impl Detector for VolumeAnomaly {
 
 fn judge_volume(ctx: &Ctx, hist: &History, start: Millis, r: i64) -> Option<serde_json::Value> {
     let cfg = ctx.cfg;
-    let bases = baselines(ctx, hist, start, true);
+    let x = log_records(r);
+    let ratio_log = cfg.volume_min_ratio.ln();
+    let bases = baselines(ctx, hist, start, true, |b| {
+        let z = (x - b.median) / b.sd;
+        (z < -cfg.volume_z && x - b.median < -ratio_log)
+            || (z > cfg.volume_z && x - b.median > ratio_log)
+    });
     if bases.is_empty() {
         return None;
     }
-    let x = log_records(r);
-    let ratio_log = cfg.volume_min_ratio.ln();
     let mut used = Vec::new();
     let mut closest: Option<f64> = None;
     let mut all_low = true;
@@ -796,6 +866,13 @@ impl Detector for StuckRun {
         if ctx.streaming {
             return;
         }
+        // The threshold is never below the floor: a run that ended sooner was not stuck.
+        if run
+            .ended_at
+            .is_some_and(|e| e - run.start_at <= ctx.cfg.stuck_floor.ms())
+        {
+            return;
+        }
         let (thr, basis) = stuck_threshold(ctx, hist);
         match run.ended_at {
             None => self
@@ -848,7 +925,15 @@ pub struct MissedRun {
     runs_seen: usize,
     /// Recent lateness of starts against the cadence, ms (newest last).
     lateness: Vec<i64>,
+    /// The learned cadence (period, lateness margin), re-estimated every
+    /// `RELEARN_EVERY` runs; None while the starts are irregular.
+    learned: Option<(i64, i64)>,
+    /// `runs_seen` when the cadence was last estimated (0: never).
+    learned_checked: usize,
 }
+
+/// Runs between re-estimates of a learned cadence.
+const RELEARN_EVERY: usize = 16;
 
 const LATENESS_KEEP: usize = 32;
 /// A run this much before a cron fire time still counts for it.
@@ -857,7 +942,7 @@ const EARLY_GRACE_MS: i64 = 5 * 60_000;
 impl MissedRun {
     /// The cadence, how it was found, and a lateness margin (ms) learned from
     /// the pipeline's own irregularity.
-    fn cadence<'a>(&self, ctx: &Ctx<'a>, hist: &History) -> Option<(Cadence<'a>, String, i64)> {
+    fn cadence<'a>(&self, ctx: &Ctx<'a>) -> Option<(Cadence<'a>, String, i64)> {
         if let Some(s) = ctx.schedule {
             if self.runs_seen < ctx.cfg.missed_min_runs {
                 return None;
@@ -866,27 +951,39 @@ impl MissedRun {
             let margin = quantile(&late, 0.95).map_or(0, |q| (2.0 * q) as i64);
             return Some((Cadence::Declared(s), "declared".to_string(), margin));
         }
-        if self.runs_seen < ctx.cfg.missed_learn_min_runs {
-            return None;
+        let (m, margin) = self.learned?;
+        Some((
+            Cadence::Learned(m),
+            format!("learned every {}", format_duration(m)),
+            margin,
+        ))
+    }
+
+    /// Re-estimates the learned cadence from recent starts: the median gap, if the
+    /// gaps are regular (p10 ≥ half and p90 ≤ 1.5 × the median), with twice the
+    /// p95 excess as lateness margin.
+    fn relearn(&mut self, ctx: &Ctx, hist: &History) {
+        if ctx.schedule.is_some()
+            || self.runs_seen < ctx.cfg.missed_learn_min_runs
+            || (self.learned_checked > 0 && self.runs_seen < self.learned_checked + RELEARN_EVERY)
+        {
+            return;
         }
+        self.learned_checked = self.runs_seen;
+        self.learned = None;
         let starts: Vec<Millis> = hist.runs().iter().rev().take(33).map(|p| p.start).collect();
         if starts.len() < ctx.cfg.missed_learn_min_runs {
-            return None;
+            return;
         }
-        let gaps: Vec<f64> = starts.windows(2).map(|w| (w[0] - w[1]) as f64).collect();
-        let m = quantile(&gaps, 0.5)?;
-        let lo = quantile(&gaps, 0.1)?;
-        let hi = quantile(&gaps, 0.9)?;
+        let mut gaps: Vec<f64> = starts.windows(2).map(|w| (w[0] - w[1]) as f64).collect();
+        gaps.sort_by(f64::total_cmp);
+        let at = |q: f64| gaps[((gaps.len() - 1) as f64 * q).round() as usize];
+        let (m, lo, hi, q95) = (at(0.5), at(0.1), at(0.9), at(0.95));
         // Irregular (triggered, ad-hoc) pipelines have no cadence to miss.
         if m < 60_000.0 || hi > 1.5 * m || lo < 0.5 * m {
-            return None;
+            return;
         }
-        let q95 = quantile(&gaps, 0.95)?;
-        Some((
-            Cadence::Learned(m as i64),
-            format!("learned every {}", format_duration(m as i64)),
-            (2.0 * (q95 - m)) as i64,
-        ))
+        self.learned = Some((m as i64, (2.0 * (q95 - m)) as i64));
     }
 
     fn period(c: &Cadence, at: Millis) -> Option<i64> {
@@ -928,9 +1025,9 @@ impl MissedRun {
 
     /// The missed episode in the gap after the anchor, up to `until` (the next
     /// run's start, or `now` when `open`).
-    fn gap(&self, ctx: &Ctx, hist: &History, until: Millis, open: bool) -> Option<Episode> {
+    fn gap(&self, ctx: &Ctx, until: Millis, open: bool) -> Option<Episode> {
         let (anchor, anchor_end, anchor_run) = self.anchor.as_ref()?;
-        let (cadence, basis, margin) = self.cadence(ctx, hist)?;
+        let (cadence, basis, margin) = self.cadence(ctx)?;
         // Held up by the latest run while it is in progress.
         let busy_until = (*anchor_end)?;
         let mut f = Self::first_expected(&cadence, *anchor)?;
@@ -1015,7 +1112,8 @@ impl Detector for MissedRun {
         if ctx.streaming {
             return;
         }
-        if let Some(ep) = self.gap(ctx, hist, run.start_at, false) {
+        self.relearn(ctx, hist);
+        if let Some(ep) = self.gap(ctx, run.start_at, false) {
             let mut ep = ep;
             ep.details["resolved_by_run_id"] = json!(run.run_id);
             out.push(ep);
@@ -1043,11 +1141,11 @@ impl Detector for MissedRun {
         self.runs_seen += 1;
     }
 
-    fn finish(&self, ctx: &Ctx, hist: &History, now: Millis, out: &mut Vec<Episode>) {
+    fn finish(&self, ctx: &Ctx, _hist: &History, now: Millis, out: &mut Vec<Episode>) {
         if ctx.streaming {
             return;
         }
-        out.extend(self.gap(ctx, hist, now, true));
+        out.extend(self.gap(ctx, now, true));
     }
 }
 

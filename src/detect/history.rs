@@ -9,8 +9,6 @@
 
 use std::collections::VecDeque;
 
-use chrono::{Datelike, TimeZone, Timelike, Utc};
-
 use crate::model::{Millis, Outcome, Run};
 
 /// One completed run, as remembered.
@@ -62,14 +60,14 @@ pub fn log_records(n: i64) -> f64 {
 }
 
 /// The hour-of-day (0-23) and day-of-week (0 = Sunday) of a time, in UTC.
+/// Integer arithmetic: called for every remembered run on hot paths.
 pub fn slots(t: Millis) -> (usize, usize) {
-    match Utc.timestamp_millis_opt(t).single() {
-        Some(dt) => (
-            dt.hour() as usize,
-            dt.weekday().num_days_from_sunday() as usize,
-        ),
-        None => (0, 0),
-    }
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 86_400_000;
+    let hour = t.div_euclid(HOUR).rem_euclid(24) as usize;
+    // 1970-01-01 was a Thursday (4 days after a Sunday).
+    let weekday = (t.div_euclid(DAY) + 4).rem_euclid(7) as usize;
+    (hour, weekday)
 }
 
 /// Log duration and log volume of one successful run, kept in a seasonal slot.
@@ -305,6 +303,24 @@ mod tests {
         assert_eq!(h.same_hour(0, false).len(), 1);
         assert_eq!(h.same_weekday(0, true).len(), 2);
         assert_eq!(h.recent_success(10, Past::log_duration).len(), 2);
+    }
+
+    #[test]
+    fn slots_agree_with_the_calendar() {
+        use chrono::{Datelike, TimeZone, Timelike, Utc};
+        for t in [
+            0,
+            1_790_812_800_000,
+            1_793_577_600_000 + 13 * 3_600_000 + 5,
+            -1,
+        ] {
+            let dt = Utc.timestamp_millis_opt(t).unwrap();
+            let want = (
+                dt.hour() as usize,
+                dt.weekday().num_days_from_sunday() as usize,
+            );
+            assert_eq!(slots(t), want, "{t}");
+        }
     }
 
     #[test]

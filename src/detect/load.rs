@@ -300,3 +300,49 @@ pub fn runs_as_of(conn: &Connection, pipeline_id: &str, now: Millis) -> Result<V
     sort_runs(&mut runs);
     Ok(runs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The detection reads use their indexes (EXPLAIN QUERY PLAN).
+    #[test]
+    fn hot_reads_use_their_indexes() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("p.db")).unwrap();
+        let conn = store.conn().unwrap();
+        let plan = |sql: &str| -> String {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .unwrap();
+            rows.join("; ")
+        };
+        let cases = [
+            (
+                format!(
+                    "SELECT {RUN_COLUMNS} FROM run_state WHERE pipeline_id = 'p' AND start_at >= 0 AND first_event_at IS NOT NULL"
+                ),
+                "runs_by_pipeline_start",
+            ),
+            (
+                "SELECT pipeline_id FROM run_state WHERE term_status = 'failed' AND first_event_at IS NOT NULL".to_string(),
+                "runs_failed_by_end",
+            ),
+            (
+                "SELECT DISTINCT pipeline_id FROM run_state WHERE term_status IS NULL".to_string(),
+                "runs_in_progress",
+            ),
+            (
+                "SELECT id FROM alerts WHERE fingerprint = 'f' AND started_at = 1".to_string(),
+                "alerts_by_fingerprint_start",
+            ),
+        ];
+        for (sql, index) in cases {
+            let p = plan(&sql);
+            assert!(p.contains(index), "{sql}\n{p}");
+        }
+    }
+}

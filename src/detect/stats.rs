@@ -7,17 +7,22 @@ pub fn median(xs: &[f64]) -> Option<f64> {
     quantile(xs, 0.5)
 }
 
-/// Linear-interpolated quantile `q` in [0, 1] of `xs` (None when empty).
+/// Linear-interpolated quantile `q` in [0, 1] of `xs` (None when empty), by
+/// selection rather than a full sort (detectors call this once per run).
 pub fn quantile(xs: &[f64], q: f64) -> Option<f64> {
     if xs.is_empty() {
         return None;
     }
     let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
     let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
     let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    Some(v[lo] + (v[hi] - v[lo]) * (pos - lo as f64))
+    let (_, lo_v, upper) = v.select_nth_unstable_by(lo, f64::total_cmp);
+    let lo_v = *lo_v;
+    if pos == lo as f64 {
+        return Some(lo_v);
+    }
+    let hi_v = upper.iter().copied().fold(f64::INFINITY, f64::min);
+    Some(lo_v + (hi_v - lo_v) * (pos - lo as f64))
 }
 
 /// Median and robust standard deviation (1.4826 × median absolute deviation),
