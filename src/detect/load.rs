@@ -1,15 +1,16 @@
 //! Reading what the detectors look at: pipelines, runs and final failures, either
 //! from the materialised `run_state` (when the evaluation sees all the data) or
 //! rebuilt from `events` with `ts <= now` (when it looks at an earlier moment), by
-//! the same merge rules as the importer: the final terminal event is the greatest
-//! by (ts, attempt, rank failed > cancelled > skipped > success, event key).
+//! the importer's own merge (`store::import::RunMerge`), so both agree by
+//! construction.
 
 use std::collections::HashMap;
 
 use anyhow::Result;
 use rusqlite::{Connection, Row, params};
 
-use crate::model::{Millis, Outcome, Priority, Run, Status};
+use crate::model::{Event, Millis, Outcome, Priority, Run, Status};
+use crate::store::import::RunMerge;
 
 /// A pipeline's attributes as detection and routing need them.
 #[derive(Debug, Clone)]
@@ -111,161 +112,6 @@ pub fn failures(conn: &Connection) -> Result<Vec<FailureRow>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// One event as the merge needs it.
-struct Ev {
-    run_id: String,
-    status: Status,
-    ts: Millis,
-    attempt: i64,
-    duration_ms: Option<i64>,
-    records: Option<i64>,
-    error_type: Option<String>,
-    error_message: Option<String>,
-    task_id: Option<String>,
-    scheduled_at: Option<Millis>,
-    key: String,
-}
-
-#[derive(Default)]
-struct Merge {
-    first_event_at: Option<Millis>,
-    last_event_at: Millis,
-    started_at: Option<Millis>,
-    scheduled_at: Option<Millis>,
-    max_attempt: i64,
-    n_events: i64,
-    n_retrying: i64,
-    n_failed: i64,
-    max_records: Option<i64>,
-    /// ((ts, attempt, rank, key), status, duration, records, error type, message)
-    term: Option<TermSeen>,
-    err: Option<(Millis, String, Option<String>, Option<String>)>,
-    task: Option<(Millis, String, String)>,
-}
-
-type TermSeen = (
-    (Millis, i64, i64, String),
-    Status,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-);
-
-fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, y) => x.or(y),
-    }
-}
-
-impl Merge {
-    fn add(&mut self, e: Ev) {
-        if self.n_events == 0 {
-            self.last_event_at = e.ts;
-        }
-        self.n_events += 1;
-        self.last_event_at = self.last_event_at.max(e.ts);
-        if e.status != Status::Other {
-            self.first_event_at = min_opt(self.first_event_at, Some(e.ts));
-        }
-        if e.status == Status::Started {
-            self.started_at = min_opt(self.started_at, Some(e.ts));
-        }
-        self.scheduled_at = min_opt(self.scheduled_at, e.scheduled_at);
-        self.max_attempt = self.max_attempt.max(e.attempt);
-        self.n_retrying += (e.status == Status::Retrying) as i64;
-        self.n_failed += (e.status == Status::Failed) as i64;
-        self.max_records = match (self.max_records, e.records) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        if e.error_type.is_some() || e.error_message.is_some() {
-            let newer = self
-                .err
-                .as_ref()
-                .is_none_or(|x| (e.ts, e.key.as_str()) > (x.0, x.1.as_str()));
-            if newer {
-                self.err = Some((
-                    e.ts,
-                    e.key.clone(),
-                    e.error_type.clone(),
-                    e.error_message.clone(),
-                ));
-            }
-        }
-        if let Some(t) = &e.task_id {
-            let newer = self
-                .task
-                .as_ref()
-                .is_none_or(|x| (e.ts, e.key.as_str()) > (x.0, x.1.as_str()));
-            if newer {
-                self.task = Some((e.ts, e.key.clone(), t.clone()));
-            }
-        }
-        if e.status.is_terminal() {
-            let order = (e.ts, e.attempt, e.status.terminal_rank(), e.key);
-            if self.term.as_ref().is_none_or(|t| order > t.0) {
-                self.term = Some((
-                    order,
-                    e.status,
-                    e.duration_ms,
-                    e.records,
-                    e.error_type,
-                    e.error_message,
-                ));
-            }
-        }
-    }
-
-    fn into_run(self, pipeline_id: &str, run_id: String) -> Option<Run> {
-        let first = self.first_event_at?;
-        let start_at = self.started_at.unwrap_or(first);
-        let (ended_at, outcome, term_dur, term_rec, term_et, term_em) = match self.term {
-            Some((order, status, d, r, et, em)) => (
-                Some(order.0),
-                match status {
-                    Status::Success => Outcome::Success,
-                    Status::Failed => Outcome::Failed,
-                    Status::Cancelled => Outcome::Cancelled,
-                    _ => Outcome::Skipped,
-                },
-                d,
-                r,
-                et,
-                em,
-            ),
-            None => (None, Outcome::Running, None, None, None, None),
-        };
-        let duration_ms = term_dur.or_else(|| match (ended_at, self.started_at) {
-            (Some(e), Some(s)) => Some((e - s).max(0)),
-            _ => None,
-        });
-        let failed_final = (outcome == Outcome::Failed) as i64;
-        let (err_type, err_msg) = self.err.map_or((None, None), |e| (e.2, e.3));
-        Some(Run {
-            pipeline_id: pipeline_id.to_string(),
-            run_id,
-            start_at,
-            first_event_at: first,
-            last_event_at: self.last_event_at,
-            started_at: self.started_at,
-            ended_at,
-            outcome,
-            attempts: self.max_attempt,
-            retries: (self.max_attempt - 1)
-                .max(self.n_retrying)
-                .max(self.n_failed - failed_final),
-            duration_ms,
-            records_processed: term_rec.or(self.max_records),
-            error_type: term_et.or(err_type),
-            error_message: term_em.or(err_msg),
-            task_id: self.task.map(|t| t.2),
-            scheduled_at: self.scheduled_at,
-        })
-    }
-}
-
 /// A pipeline's runs as of `now`, rebuilt from its events with `ts <= now`, in
 /// start order.
 pub fn runs_as_of(conn: &Connection, pipeline_id: &str, now: Millis) -> Result<Vec<Run>> {
@@ -274,24 +120,32 @@ pub fn runs_as_of(conn: &Connection, pipeline_id: &str, now: Millis) -> Result<V
                 error_message, task_id, scheduled_at, event_key
          FROM events WHERE pipeline_id = ?1 AND ts <= ?2",
     )?;
-    let mut merges: HashMap<String, Merge> = HashMap::new();
+    let mut merges: HashMap<String, RunMerge> = HashMap::new();
     let mut rows = stmt.query(params![pipeline_id, now])?;
     while let Some(r) = rows.next()? {
         let status: String = r.get(1)?;
-        let ev = Ev {
+        let ev = Event {
+            pipeline_id: pipeline_id.to_string(),
             run_id: r.get(0)?,
             status: Status::from_db(&status).unwrap_or(Status::Other),
             ts: r.get(2)?,
             attempt: r.get(3)?,
             duration_ms: r.get(4)?,
-            records: r.get(5)?,
+            records_processed: r.get(5)?,
             error_type: r.get(6)?,
             error_message: r.get(7)?,
             task_id: r.get(8)?,
             scheduled_at: r.get(9)?,
-            key: r.get(10)?,
+            event_key: r.get(10)?,
+            team: None,
+            priority: None,
+            environment: None,
+            schedule: None,
+            upstream: None,
+            streaming: None,
+            extra: None,
         };
-        merges.entry(ev.run_id.clone()).or_default().add(ev);
+        merges.entry(ev.run_id.clone()).or_default().add(&ev);
     }
     let mut runs: Vec<Run> = merges
         .into_iter()

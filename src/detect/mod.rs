@@ -121,6 +121,9 @@ pub fn evaluate(store: &Store, config: &Config, opts: &EvaluateOptions) -> Resul
         tx.execute_batch("DELETE FROM alerts; DELETE FROM detector_state;")
             .context("forgetting alerts for --rebuild")?;
     }
+    // Ownership rules first, so the alerts detection writes carry the configured
+    // team, priority and environment from their first evaluation.
+    crate::alert::apply_ownership(&tx, config)?;
     let data_end = crate::store::data_end(&tx)?;
     let as_of = data_end.is_some_and(|end| opts.now < end);
     let digest = cfg.digest();

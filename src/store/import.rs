@@ -31,7 +31,7 @@ use xxhash_rust::xxh3::xxh3_128;
 use super::Store;
 use crate::cli::InputFormat;
 use crate::ingest::{self, Reject, RejectReason};
-use crate::model::{Event, Millis, Status};
+use crate::model::{Event, Millis, Outcome, Run, Status};
 
 /// Lines per write transaction: large enough to amortise the commit, small enough
 /// that memory stays flat and an interrupted import loses little.
@@ -437,7 +437,7 @@ fn write_batch(
     )?;
     // Ordered maps: the upserts then walk run_state and pipelines in key order, which
     // keeps B-tree pages hot instead of touching them at random.
-    let mut runs: BTreeMap<(&str, &str), RunDelta> = BTreeMap::new();
+    let mut runs: BTreeMap<(&str, &str), RunMerge> = BTreeMap::new();
     let mut pipelines: BTreeMap<&str, PipelineDelta> = BTreeMap::new();
     let (mut lines, mut blank, mut inserted, mut duplicates, mut rejected) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
@@ -673,10 +673,11 @@ struct ErrorSeen {
     error_message: Option<String>,
 }
 
-/// A run's merge of the events one batch brings; combined with the stored row by the
-/// same rules in `UPSERT_RUN`.
+/// A run's merge of a set of its events: what one import batch brings (combined with
+/// the stored row by the same rules in `UPSERT_RUN`), or every event up to a moment
+/// (`detect::load::runs_as_of`). Adding events in any order gives the same merge.
 #[derive(Debug, Default)]
-struct RunDelta {
+pub struct RunMerge {
     first_event_at: Option<Millis>,
     last_event_at: Millis,
     started_at: Option<Millis>,
@@ -705,8 +706,9 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
-impl RunDelta {
-    fn add(&mut self, ev: &Event) {
+impl RunMerge {
+    /// Folds one event in.
+    pub fn add(&mut self, ev: &Event) {
         let stateful = ev.status != Status::Other;
         if self.n_events == 0 {
             self.last_event_at = ev.ts;
@@ -767,6 +769,55 @@ impl RunDelta {
                 self.task = Some((ev.ts, ev.event_key.clone(), task.clone()));
             }
         }
+    }
+}
+
+impl RunMerge {
+    /// The run these events describe, with the readable columns `run_state` derives
+    /// (outcome, start, duration, retries, …); None while it has only OTHER events.
+    pub fn into_run(self, pipeline_id: &str, run_id: String) -> Option<Run> {
+        let first = self.first_event_at?;
+        let term = self.term;
+        let outcome = match term.as_ref().map(|t| t.status) {
+            None => Outcome::Running,
+            Some(Status::Success) => Outcome::Success,
+            Some(Status::Failed) => Outcome::Failed,
+            Some(Status::Cancelled) => Outcome::Cancelled,
+            Some(_) => Outcome::Skipped,
+        };
+        let ended_at = term.as_ref().map(|t| t.ts);
+        let duration_ms = term
+            .as_ref()
+            .and_then(|t| t.duration_ms)
+            .or_else(|| Some((ended_at? - self.started_at?).max(0)));
+        let failed_final = i64::from(outcome == Outcome::Failed);
+        let (err_type, err_message) = self
+            .err
+            .map_or((None, None), |e| (e.error_type, e.error_message));
+        let (term_records, term_type, term_message) = match term {
+            Some(t) => (t.records, t.error_type, t.error_message),
+            None => (None, None, None),
+        };
+        Some(Run {
+            pipeline_id: pipeline_id.to_string(),
+            run_id,
+            start_at: self.started_at.unwrap_or(first),
+            first_event_at: first,
+            last_event_at: self.last_event_at,
+            started_at: self.started_at,
+            ended_at,
+            outcome,
+            attempts: self.max_attempt,
+            retries: (self.max_attempt - 1)
+                .max(self.n_retrying)
+                .max(self.n_failed_terms - failed_final),
+            duration_ms,
+            records_processed: term_records.or(self.max_records),
+            error_type: term_type.or(err_type),
+            error_message: term_message.or(err_message),
+            task_id: self.task.map(|t| t.2),
+            scheduled_at: self.scheduled_at,
+        })
     }
 }
 
@@ -1113,7 +1164,7 @@ mod tests {
 
     #[test]
     fn terminal_tie_break_prefers_attempt_then_worse_outcome() {
-        let mut d = RunDelta::default();
+        let mut d = RunMerge::default();
         d.add(&ev(Status::Success, 100, 1, "a"));
         d.add(&ev(Status::Failed, 100, 1, "b"));
         assert_eq!(d.term.as_ref().unwrap().status, Status::Failed);
@@ -1125,7 +1176,7 @@ mod tests {
 
     #[test]
     fn other_events_do_not_make_a_run() {
-        let mut d = RunDelta::default();
+        let mut d = RunMerge::default();
         d.add(&ev(Status::Other, 50, 1, "x"));
         assert_eq!(d.first_event_at, None);
         d.add(&ev(Status::Started, 60, 1, "y"));
