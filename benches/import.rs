@@ -29,12 +29,32 @@ fn pipemon() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pipemon"))
 }
 
-/// Peak resident set of the largest child so far, in MiB (Linux reports KiB).
-fn children_peak_rss_mib() -> f64 {
+/// Runs a command to completion and returns (exit ok, stdout, stderr, peak RSS in MiB)
+/// of that one child, read with wait4 (RUSAGE_CHILDREN would include `generate`).
+fn run_measured(cmd: &mut Command) -> (bool, Vec<u8>, Vec<u8>, f64) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        out.read_to_end(&mut buf).unwrap();
+        buf
+    });
+    let mut errbuf = Vec::new();
+    err.read_to_end(&mut errbuf).unwrap();
+    let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes into the struct we own.
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    usage.ru_maxrss as f64 / 1024.0
+    // SAFETY: waits for our own child and writes into values we own.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (ok, out_reader.join().unwrap(), errbuf, usage.ru_maxrss as f64 / 1024.0)
 }
 
 fn events_file(dir: &Path) -> PathBuf {
@@ -139,20 +159,15 @@ fn main() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let out = pipemon()
-        .arg("--db")
-        .arg(&db)
-        .args(["--format", "json", "import", "--no-progress"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, stdout, stderr, rss) = run_measured(
+        pipemon()
+            .arg("--db")
+            .arg(&db)
+            .args(["--format", "json", "import", "--no-progress"])
+            .arg(&file),
     );
-    let rss = children_peak_rss_mib();
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(ok, "{}", String::from_utf8_lossy(&stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
     let rate = summary["events_per_second"].as_f64().unwrap();
     let accepted = summary["inserted"].as_u64().unwrap() + summary["duplicates"].as_u64().unwrap();
 

@@ -243,7 +243,7 @@ fn import_one(
     let reader = thread::spawn(move || read_batches(input, format, |b| tx.send(b).is_ok()));
     // Written batches are freed on another thread: thousands of small strings per
     // batch are the writer's time otherwise.
-    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Batch>();
+    let (spent_tx, spent_rx) = sync_channel::<Batch>(1);
     let dropper = thread::spawn(move || spent_rx.into_iter().for_each(drop));
     let outcome = write_batches(
         conn,
