@@ -54,7 +54,12 @@ fn run_measured(cmd: &mut Command) -> (bool, Vec<u8>, Vec<u8>, f64) {
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    (ok, out_reader.join().unwrap(), errbuf, usage.ru_maxrss as f64 / 1024.0)
+    (
+        ok,
+        out_reader.join().unwrap(),
+        errbuf,
+        usage.ru_maxrss as f64 / 1024.0,
+    )
 }
 
 fn events_file(dir: &Path) -> PathBuf {

@@ -33,9 +33,11 @@ use crate::cli::InputFormat;
 use crate::ingest::{self, Reject, RejectReason};
 use crate::model::{Event, Millis, Outcome, Run, Status};
 
-/// Lines per write transaction: large enough to amortise the commit, small enough
-/// that memory stays flat and an interrupted import loses little.
+/// Lines parsed and written together: memory is bounded by a few of these.
 pub const BATCH_LINES: usize = 32_768;
+/// Lines per write transaction (whole batches): a killed import keeps every commit
+/// before it.
+pub const COMMIT_LINES: usize = 4 * BATCH_LINES;
 /// Longest accepted line; longer ones are rejected (`invalid_value`) unread.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// How many rejections are printed to stderr before the rest are only counted.
@@ -397,26 +399,42 @@ fn write_batches(
     touched: &mut HashSet<String>,
     mut on_batch: impl FnMut(Batch),
 ) -> Result<()> {
-    for batch in rx.iter() {
-        let batch = batch.with_context(|| format!("reading {name}"))?;
-        if !strict {
-            conn.execute_batch("BEGIN IMMEDIATE")?;
-        }
-        let result = write_batch(conn, &batch, name, import_id, strict, summary, touched);
-        if !strict {
-            match result {
-                Ok(()) => conn.execute_batch("COMMIT")?,
-                Err(e) => {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    return Err(e);
-                }
+    // Outside --strict, a transaction spans batches until COMMIT_LINES lines are in
+    // it: memory is bounded by the batch, while pages that every batch touches (each
+    // pipeline's latest runs and events) are written to the WAL once per commit.
+    let mut open = false;
+    let mut uncommitted = 0usize;
+    let result = (|| -> Result<()> {
+        for batch in rx.iter() {
+            let batch = batch.with_context(|| format!("reading {name}"))?;
+            if !strict && !open {
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                open = true;
             }
-        } else {
-            result?;
+            write_batch(conn, &batch, name, import_id, strict, summary, touched)?;
+            uncommitted += batch.items.len();
+            if open && uncommitted >= COMMIT_LINES {
+                conn.execute_batch("COMMIT")?;
+                open = false;
+                uncommitted = 0;
+            }
+            on_batch(batch);
         }
-        on_batch(batch);
+        Ok(())
+    })();
+    match result {
+        Ok(()) if open => {
+            conn.execute_batch("COMMIT")?;
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+        Err(e) => {
+            if open {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(e)
+        }
     }
-    Ok(())
 }
 
 /// Writes one batch inside the caller's transaction.
