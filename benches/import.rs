@@ -31,6 +31,8 @@ fn pipemon() -> Command {
 
 /// Runs a command to completion and returns (exit ok, stdout, stderr, peak RSS in MiB)
 /// of that one child, read with wait4 (RUSAGE_CHILDREN would include `generate`).
+// The child is reaped by wait4 (to read its own rusage), not by Child::wait.
+#[allow(clippy::zombie_processes)]
 fn run_measured(cmd: &mut Command) -> (bool, Vec<u8>, Vec<u8>, f64) {
     use std::io::Read;
     use std::process::Stdio;
