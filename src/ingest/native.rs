@@ -137,15 +137,7 @@ fn validate(obj: &impl Fields) -> Result<Event, Reject> {
             format!("unknown status `{}`", clip(status_raw)),
         )
     })?;
-    let ts = match obj.field("timestamp") {
-        None | Some(Value::Null) => {
-            return Err(Reject::new(
-                RejectReason::MissingField,
-                "missing required field `timestamp`",
-            ));
-        }
-        Some(v) => timestamp(v, "timestamp")?,
-    };
+    let ts = required_timestamp(obj, "timestamp")?;
     if let Some("") = optional_str(obj, "event_id")? {
         return Err(invalid("event_id", "must not be empty"));
     }
@@ -344,6 +336,17 @@ pub fn optional_int(obj: &impl Fields, field: &str) -> Result<Option<i64>, Rejec
         ));
     }
     Ok(Some(n))
+}
+
+/// A required timestamp field: absent or null is `missing_field`.
+pub fn required_timestamp(obj: &impl Fields, field: &str) -> Result<Millis, Reject> {
+    match obj.field(field) {
+        None | Some(Value::Null) => Err(Reject::new(
+            RejectReason::MissingField,
+            format!("missing required field `{field}`"),
+        )),
+        Some(v) => timestamp(v, field),
+    }
 }
 
 /// A timestamp: RFC 3339 with offset, or an integer of epoch milliseconds.

@@ -27,7 +27,7 @@
 
 use serde_json::{Map, Value};
 
-use super::native::{MAX_ID_CHARS, content_key, optional_int, timestamp};
+use super::native::{MAX_ID_CHARS, content_key, optional_int, required_timestamp, timestamp};
 use super::{Reject, RejectReason, json_type};
 use crate::model::{Event, Status};
 
@@ -93,15 +93,7 @@ pub fn parse(obj: Map<String, Value>) -> Result<Event, Reject> {
     }
 
     let status = event_type(&obj)?;
-    let ts = match obj.get("eventTime") {
-        None | Some(Value::Null) => {
-            return Err(Reject::new(
-                RejectReason::MissingField,
-                "missing required field `eventTime`",
-            ));
-        }
-        Some(v) => timestamp(v, "eventTime")?,
-    };
+    let ts = required_timestamp(&obj, "eventTime")?;
 
     let run_facets = facets(run, "run.facets")?;
     let job_facets = facets(job, "job.facets")?;
