@@ -606,3 +606,98 @@ fn unknown_query_is_an_error_with_a_hint() {
         "{err}"
     );
 }
+
+#[test]
+fn a_killed_import_leaves_whole_commits_and_a_second_import_completes_it() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    // 200 pipelines × 16 days is about 178,000 lines: more than one commit's worth.
+    let generated = Command::cargo_bin("pipemon")
+        .unwrap()
+        .args([
+            "generate",
+            "--pipelines",
+            "200",
+            "--days",
+            "16",
+            "--seed",
+            "5",
+            "--out",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let file = data.join("events.jsonl");
+
+    let killed = dir.path().join("killed.db");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("pipemon"))
+        .arg("--db")
+        .arg(&killed)
+        .args(["import", "--no-progress"])
+        .arg(&file)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first commit to be visible, then kill the importer mid-file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let committed = loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let n = rusqlite::Connection::open(&killed)
+            .and_then(|c| c.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)))
+            .unwrap_or(0);
+        if n > 0 || std::time::Instant::now() > deadline {
+            break n;
+        }
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(committed > 0, "no commit became visible");
+
+    let conn = rusqlite::Connection::open(&killed).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let unfinished: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM imports WHERE finished_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unfinished, 1, "the killed import is recorded as unfinished");
+    let partial: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    drop(conn);
+
+    let clean = dir.path().join("clean.db");
+    let full = import_json(&clean, &[&file]);
+    let inserted_total = full["inserted"].as_i64().unwrap();
+    assert!(
+        partial < inserted_total,
+        "the kill came after the last commit"
+    );
+    let resumed = import_json(&killed, &[&file]);
+    assert_eq!(
+        resumed["inserted"].as_i64().unwrap(),
+        inserted_total - partial
+    );
+    assert_eq!(
+        sqlite_dump(&killed, RUNS_SQL),
+        sqlite_dump(&clean, RUNS_SQL)
+    );
+    assert_eq!(
+        sqlite_dump(&killed, PIPELINES_SQL),
+        sqlite_dump(&clean, PIPELINES_SQL)
+    );
+    assert_eq!(
+        query(&killed, "pipeline_health"),
+        query(&clean, "pipeline_health")
+    );
+}
