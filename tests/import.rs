@@ -212,6 +212,21 @@ fn sqlite_dump(db: &Path, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
         .unwrap()
 }
 
+/// The rows of every table an import writes, for before/after comparisons.
+fn every_table(db: &Path) -> Vec<Vec<Vec<rusqlite::types::Value>>> {
+    [
+        "events",
+        "run_state",
+        "pipelines",
+        "rejected_events",
+        "imports",
+        "pipeline_stats",
+    ]
+    .iter()
+    .map(|t| sqlite_dump(db, &format!("SELECT * FROM {t}")))
+    .collect()
+}
+
 const RUNS_SQL: &str = "SELECT * FROM run_state ORDER BY pipeline_id, run_id";
 const PIPELINES_SQL: &str = "SELECT * FROM pipelines ORDER BY pipeline_id";
 
@@ -464,17 +479,7 @@ fn strict_stops_at_the_first_bad_line_and_changes_nothing() {
     let db = dir.path().join("s.db");
     let base = write(dir.path(), "base.jsonl", &good[..10]);
     import_json(&db, &[&base]);
-    let before: Vec<_> = [
-        "events",
-        "run_state",
-        "pipelines",
-        "rejected_events",
-        "imports",
-        "pipeline_stats",
-    ]
-    .iter()
-    .map(|t| sqlite_dump(&db, &format!("SELECT * FROM {t}")))
-    .collect();
+    let before = every_table(&db);
 
     let mut lines = good[10..].to_vec();
     lines.insert(7, "oops".to_string());
@@ -488,17 +493,7 @@ fn strict_stops_at_the_first_bad_line_and_changes_nothing() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.jsonl:8: invalid_json"), "{stderr}");
     assert!(stderr.contains("hint:"), "{stderr}");
-    let after: Vec<_> = [
-        "events",
-        "run_state",
-        "pipelines",
-        "rejected_events",
-        "imports",
-        "pipeline_stats",
-    ]
-    .iter()
-    .map(|t| sqlite_dump(&db, &format!("SELECT * FROM {t}")))
-    .collect();
+    let after = every_table(&db);
     assert_eq!(before, after);
 }
 
