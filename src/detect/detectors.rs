@@ -383,6 +383,24 @@ fn baselines(
     out
 }
 
+/// The lifecycle shared by the single-run anomaly kinds (duration, volume): the
+/// first anomalous run opens an episode (`open` builds it from the evidence), later
+/// anomalous runs are occurrences, and the first run judged normal resolves it.
+fn single_run_episode(
+    open: &mut Option<Episode>,
+    verdict: Option<serde_json::Value>,
+    at: Millis,
+    out: &mut Vec<Episode>,
+    open_with: impl FnOnce(serde_json::Value) -> Episode,
+) {
+    match (verdict, open.as_mut()) {
+        (Some(_), Some(ep)) => ep.seen(at),
+        (Some(details), None) => *open = Some(open_with(details)),
+        (None, Some(_)) => out.extend(open.take().map(|ep| ep.resolve(at))),
+        (None, None) => {}
+    }
+}
+
 // ---------------------------------------------------------------------------
 // duration_anomaly
 
@@ -413,34 +431,24 @@ impl Detector for DurationAnomaly {
         } else {
             judge_duration(ctx, hist, run.start_at, d)
         };
-        match (verdict, &mut self.open) {
-            (Some(_), Some(ep)) => {
-                ep.seen(at);
-            }
-            (Some(details), None) => {
-                let expected = details["expected_ms"].as_i64().unwrap_or(0);
-                self.open = Some(Episode::open(
-                    AlertKind::DurationAnomaly,
+        // Inside a degradation or a stuck run the condition is someone else's
+        // (verdict None); otherwise a None is a normal run. Either way it ends here.
+        single_run_episode(&mut self.open, verdict, at, out, |details| {
+            let expected = details["expected_ms"].as_i64().unwrap_or(0);
+            Episode::open(
+                AlertKind::DurationAnomaly,
+                ctx.pipeline_id,
+                at,
+                Some(&run.run_id),
+                format!(
+                    "{} run took {} (expected about {})",
                     ctx.pipeline_id,
-                    at,
-                    Some(&run.run_id),
-                    format!(
-                        "{} run took {} (expected about {})",
-                        ctx.pipeline_id,
-                        format_duration(d),
-                        format_duration(expected)
-                    ),
-                    details,
-                ));
-            }
-            (None, Some(_)) => {
-                // Inside a degradation or a stuck run the condition is someone
-                // else's; otherwise this run is normal. Either way it ends here.
-                let ep = self.open.take().expect("open").resolve(at);
-                out.push(ep);
-            }
-            (None, None) => {}
-        }
+                    format_duration(d),
+                    format_duration(expected)
+                ),
+                details,
+            )
+        });
     }
 
     fn finish(&self, _c: &Ctx, _h: &History, _now: Millis, out: &mut Vec<Episode>) {
@@ -732,33 +740,25 @@ impl Detector for VolumeAnomaly {
         } else {
             None
         };
-        match (verdict, &mut self.open) {
-            (Some(_), Some(ep)) => ep.seen(at),
-            (Some(details), None) => {
-                let expected = details["expected_records"].as_i64().unwrap_or(0);
-                let what = if (r as f64) < expected as f64 {
-                    "dropped"
-                } else {
-                    "jumped"
-                };
-                self.open = Some(Episode::open(
-                    AlertKind::VolumeAnomaly,
-                    ctx.pipeline_id,
-                    at,
-                    Some(&run.run_id),
-                    format!(
-                        "{} volume {what}: {r} records (expected about {expected})",
-                        ctx.pipeline_id
-                    ),
-                    details,
-                ));
-            }
-            (None, Some(_)) => {
-                let ep = self.open.take().expect("open").resolve(at);
-                out.push(ep);
-            }
-            (None, None) => {}
-        }
+        single_run_episode(&mut self.open, verdict, at, out, |details| {
+            let expected = details["expected_records"].as_i64().unwrap_or(0);
+            let what = if (r as f64) < expected as f64 {
+                "dropped"
+            } else {
+                "jumped"
+            };
+            Episode::open(
+                AlertKind::VolumeAnomaly,
+                ctx.pipeline_id,
+                at,
+                Some(&run.run_id),
+                format!(
+                    "{} volume {what}: {r} records (expected about {expected})",
+                    ctx.pipeline_id
+                ),
+                details,
+            )
+        });
     }
 
     fn finish(&self, _c: &Ctx, _h: &History, _now: Millis, out: &mut Vec<Episode>) {
