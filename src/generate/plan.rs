@@ -472,19 +472,26 @@ impl Planner<'_> {
         });
     }
 
+    /// Reserves `len` consecutive runs of `pipe` (with margins) at a random place and
+    /// makes them all fail; the first run's index, or None where none fits.
+    fn fail_span(&mut self, pipe: usize, len: usize, dice: &mut Dice) -> Option<usize> {
+        let p = &self.pipes[pipe];
+        let first = self.random_run(pipe, dice, (len as i64 + 3) * p.period)?;
+        let (pre, post) = margins(p);
+        if !self.reserve(pipe, first, first + len, pre, post) {
+            return None;
+        }
+        for r in &mut self.runs[pipe][first..first + len] {
+            r.fate = Fate::Failed;
+        }
+        Some(first)
+    }
+
     pub fn streaks(&mut self, n: usize, dice: &mut Dice) {
         let cands = self.eligible(DAY, |_| true);
         self.place(n, &cands, dice, |pl, pipe, dice| {
-            let p = &pl.pipes[pipe];
             let len = dice.int(3, 6) as usize;
-            let first = pl.random_run(pipe, dice, (len as i64 + 3) * p.period)?;
-            let (pre, post) = margins(p);
-            if !pl.reserve(pipe, first, first + len, pre, post) {
-                return None;
-            }
-            for r in &mut pl.runs[pipe][first..first + len] {
-                r.fate = Fate::Failed;
-            }
+            let first = pl.fail_span(pipe, len, dice)?;
             Some(Injected::Streak { pipe, first, len })
         });
     }
@@ -498,14 +505,7 @@ impl Planner<'_> {
         self.place(n, &cands, dice, |pl, pipe, dice| {
             let p = &pl.pipes[pipe];
             let len = 4.max(((2 * HOUR) as f64 / p.period as f64).ceil() as usize);
-            let first = pl.random_run(pipe, dice, (len as i64 + 3) * p.period)?;
-            let (pre, post) = margins(p);
-            if !pl.reserve(pipe, first, first + len, pre, post) {
-                return None;
-            }
-            for r in &mut pl.runs[pipe][first..first + len] {
-                r.fate = Fate::Failed;
-            }
+            let first = pl.fail_span(pipe, len, dice)?;
             Some(Injected::Starve { pipe, first, len })
         });
     }
