@@ -98,6 +98,29 @@ fn a_newer_database_is_refused_and_left_untouched() {
 }
 
 #[test]
+fn per_row_import_statements_build_no_temporary_tables() {
+    // An `IN (...)` list in a CHECK constraint, or a RETURNING clause, makes SQLite
+    // build a temporary b-tree on every execution: millions of them in one import.
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&dir.path().join("writes.db")).unwrap();
+    let conn = store.conn().unwrap();
+    for sql in pipemon::store::import::per_row_statements() {
+        let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        // Parameters stay unbound: EXPLAIN only lists the program.
+        let mut rows = stmt.raw_query();
+        let mut ops: Vec<String> = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            ops.push(row.get(1).unwrap());
+        }
+        assert!(ops.iter().any(|op| op == "Insert" || op == "IdxInsert"), "{sql}");
+        assert!(
+            !ops.iter().any(|op| op == "OpenEphemeral"),
+            "builds a temporary table on every execution: {sql}"
+        );
+    }
+}
+
+#[test]
 fn hot_queries_use_their_indexes() {
     let dir = TempDir::new().unwrap();
     let store = Store::open(&dir.path().join("plans.db")).unwrap();

@@ -24,7 +24,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow};
 use flate2::read::MultiGzDecoder;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -119,12 +119,13 @@ pub fn import_paths(
             .insert(reason.as_str().to_string(), 0);
     }
     let mut touched: HashSet<String> = HashSet::new();
+    let checkpointer = super::Checkpointer::start(store, &conn)?;
 
     if opts.strict {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let result = (|| -> Result<()> {
             for path in paths {
-                import_one(&conn, path, opts, &mut summary, &mut touched)?;
+                import_one(&conn, path, opts, &checkpointer, &mut summary, &mut touched)?;
             }
             refresh_stale_stats(&conn)
         })();
@@ -137,7 +138,7 @@ pub fn import_paths(
         }
     } else {
         for path in paths {
-            import_one(&conn, path, opts, &mut summary, &mut touched)?;
+            import_one(&conn, path, opts, &checkpointer, &mut summary, &mut touched)?;
         }
         conn.execute_batch("BEGIN IMMEDIATE")?;
         refresh_stale_stats(&conn)?;
@@ -221,6 +222,7 @@ fn import_one(
     conn: &Connection,
     path: &Path,
     opts: &ImportOptions,
+    checkpointer: &super::Checkpointer,
     summary: &mut ImportSummary,
     touched: &mut HashSet<String>,
 ) -> Result<()> {
@@ -255,6 +257,7 @@ fn import_one(
         opts.strict,
         summary,
         touched,
+        || checkpointer.nudge(),
         |batch| {
             bar.set_position(count.load(Ordering::Relaxed));
             let _ = spent_tx.send(batch);
@@ -397,6 +400,7 @@ fn write_batches(
     strict: bool,
     summary: &mut ImportSummary,
     touched: &mut HashSet<String>,
+    on_commit: impl Fn(),
     mut on_batch: impl FnMut(Batch),
 ) -> Result<()> {
     // Outside --strict, a transaction spans batches until COMMIT_LINES lines are in
@@ -415,6 +419,7 @@ fn write_batches(
             uncommitted += batch.items.len();
             if open && uncommitted >= COMMIT_LINES {
                 conn.execute_batch("COMMIT")?;
+                on_commit();
                 open = false;
                 uncommitted = 0;
             }
@@ -437,6 +442,18 @@ fn write_batches(
     }
 }
 
+const INSERT_EVENT: &str = "INSERT INTO events (pipeline_id, event_key, run_id, status, ts,
+     attempt, duration_ms, records_processed, error_type, error_message, task_id, scheduled_at,
+     extra, import_id)
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+ ON CONFLICT (pipeline_id, event_key) DO NOTHING";
+
+/// The statements an import runs once per event, run or pipeline of every batch
+/// (a test checks that none of them builds a temporary table per execution).
+pub fn per_row_statements() -> [&'static str; 3] {
+    [INSERT_EVENT, UPSERT_RUN.as_str(), UPSERT_PIPELINE.as_str()]
+}
+
 /// Writes one batch inside the caller's transaction.
 fn write_batch(
     conn: &Connection,
@@ -447,12 +464,7 @@ fn write_batch(
     summary: &mut ImportSummary,
     touched: &mut HashSet<String>,
 ) -> Result<()> {
-    let mut insert_event = conn.prepare_cached(
-        "INSERT INTO events (pipeline_id, event_key, run_id, status, ts, attempt, duration_ms,
-             records_processed, error_type, error_message, task_id, scheduled_at, extra, import_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-         ON CONFLICT (pipeline_id, event_key) DO NOTHING",
-    )?;
+    let mut insert_event = conn.prepare_cached(INSERT_EVENT)?;
     // Ordered maps: the upserts then walk run_state and pipelines in key order, which
     // keeps B-tree pages hot instead of touching them at random.
     let mut runs: BTreeMap<(&str, &str), RunMerge> = BTreeMap::new();
@@ -550,10 +562,20 @@ fn write_batch(
 
     let mut earliest: HashMap<&str, Millis> = HashMap::new();
     {
+        // The start of the run as merged: the earlier of the run's start so far and
+        // this batch's. (A RETURNING clause would give it exactly, but SQLite builds
+        // a temporary table for RETURNING on every execution: twice the cost.)
+        let mut prior = conn.prepare_cached(
+            "SELECT start_at FROM run_state WHERE pipeline_id = ?1 AND run_id = ?2",
+        )?;
         let mut upsert = conn.prepare_cached(&UPSERT_RUN)?;
         for ((pipeline_id, run_id), d) in &runs {
-            let start: Option<Millis> = upsert.query_row(
-                params![
+            let before: Option<Millis> = prior
+                .query_row(params![pipeline_id, run_id], |r| r.get(0))
+                .optional()?
+                .flatten();
+            let delta_start = d.started_at.or(d.first_event_at);
+            upsert.execute(params![
                     pipeline_id,
                     run_id,
                     d.first_event_at,
@@ -581,10 +603,8 @@ fn write_batch(
                     d.task.as_ref().map(|t| t.0),
                     d.task.as_ref().map(|t| t.1.as_str()),
                     d.task.as_ref().map(|t| t.2.as_str()),
-                ],
-                |r| r.get(0),
-            )?;
-            if let Some(start) = start {
+            ])?;
+            if let Some(start) = min_opt(before, delta_start) {
                 let e = earliest.entry(*pipeline_id).or_insert(start);
                 *e = (*e).min(start);
             }
@@ -884,8 +904,7 @@ ON CONFLICT (pipeline_id, run_id) DO UPDATE SET
     max_records    = coalesce(max(max_records, excluded.max_records), max_records, excluded.max_records),
 {term},
 {err},
-{task}
-RETURNING start_at",
+{task}",
         term = pick(
             &term_order,
             &[

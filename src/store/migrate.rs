@@ -23,6 +23,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_alerting",
         include_str!("../../migrations/0004_alerting.sql"),
     ),
+    (
+        "0005_cheap_checks",
+        include_str!("../../migrations/0005_cheap_checks.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -68,6 +72,11 @@ pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
         tx.execute_batch(sql)
             .with_context(|| format!("applying migration {name}"))?;
     }
+    // A migration may rewrite stored schema text (0005 does, through
+    // writable_schema), which SQLite does not notice by itself: moving the schema
+    // cookie on makes every connection, in any process, reload the schema.
+    let cookie: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+    tx.pragma_update(None, "schema_version", cookie + 1)?;
     tx.pragma_update(None, "user_version", target.max(current))?;
     tx.commit()?;
     Ok(())

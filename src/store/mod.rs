@@ -36,9 +36,25 @@ fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Process-wide SQLite settings, applied once before the first connection opens.
+/// Memory statistics are turned off: with them on, every allocation SQLite makes
+/// takes a global mutex, and pipemon never reads the statistics.
+fn configure_library() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config is called before SQLite is initialised (no
+        // connection is open yet in this process); if it already is, SQLite returns
+        // SQLITE_MISUSE and changes nothing, which is harmless.
+        unsafe {
+            rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0);
+        }
+    });
+}
+
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
+        configure_library();
         // Look before configuring: switching to WAL rewrites the file header, and a
         // database from a newer pipemon must be left exactly as it is.
         if path.exists() {
@@ -47,6 +63,16 @@ impl Store {
                     .with_context(|| format!("opening database {}", path.display()))?;
             migrate::refuse_newer(&probe)
                 .with_context(|| format!("opening database {}", path.display()))?;
+        }
+        // Migrations run on a connection of their own, closed afterwards: a
+        // connection that rewrote schema text itself keeps the schema it parsed
+        // before, while every connection opened later reads the migrated one.
+        {
+            let mut conn = Connection::open(path)
+                .with_context(|| format!("opening database {}", path.display()))?;
+            configure(&mut conn)?;
+            migrate::migrate(&mut conn)
+                .with_context(|| format!("migrating database {}", path.display()))?;
         }
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         let pool = Pool::builder()
@@ -59,9 +85,6 @@ impl Store {
             pool,
             path: path.to_path_buf(),
         };
-        let mut conn = store.conn()?;
-        migrate::migrate(&mut conn)
-            .with_context(|| format!("migrating database {}", path.display()))?;
         Ok(store)
     }
 
@@ -74,6 +97,53 @@ impl Store {
         self.pool
             .get()
             .with_context(|| format!("connecting to database {}", self.path.display()))
+    }
+}
+
+/// Checkpoints the WAL on a thread of its own while one long write (an import) goes
+/// on, so the writer never stops to copy pages into the database file and fsync it.
+/// While it lives, the writer's automatic checkpoints are off; `nudge` after each
+/// commit asks for a passive checkpoint, which never blocks the writer or readers.
+pub struct Checkpointer<'c> {
+    writer: &'c Connection,
+    nudge: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<'c> Checkpointer<'c> {
+    pub fn start(store: &Store, writer: &'c Connection) -> Result<Checkpointer<'c>> {
+        let conn = store.conn()?;
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (nudge, requests) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::spawn(move || {
+            // A failed passive checkpoint is retried at the next nudge, and the
+            // writer's automatic checkpoints resume when this one stops.
+            while requests.recv().is_ok() {
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        });
+        Ok(Checkpointer {
+            writer,
+            nudge: Some(nudge),
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks for a checkpoint of what is committed so far (one is queued at most).
+    pub fn nudge(&self) {
+        if let Some(n) = &self.nudge {
+            let _ = n.try_send(());
+        }
+    }
+}
+
+impl Drop for Checkpointer<'_> {
+    fn drop(&mut self) {
+        self.nudge.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = self.writer.pragma_update(None, "wal_autocheckpoint", 1000);
     }
 }
 
