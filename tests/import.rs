@@ -606,7 +606,8 @@ fn unknown_query_is_an_error_with_a_hint() {
 fn a_killed_import_leaves_whole_commits_and_a_second_import_completes_it() {
     let dir = TempDir::new().unwrap();
     let data = dir.path().join("data");
-    // 200 pipelines × 16 days is about 178,000 lines: more than one commit's worth.
+    // 200 pipelines × 26 days is about 333,000 lines: more than one commit's worth
+    // (COMMIT_LINES), however fast the build.
     let generated = Command::cargo_bin("pipemon")
         .unwrap()
         .args([
@@ -614,7 +615,7 @@ fn a_killed_import_leaves_whole_commits_and_a_second_import_completes_it() {
             "--pipelines",
             "200",
             "--days",
-            "16",
+            "26",
             "--seed",
             "5",
             "--out",
@@ -674,6 +675,10 @@ fn a_killed_import_leaves_whole_commits_and_a_second_import_completes_it() {
     let clean = dir.path().join("clean.db");
     let full = import_json(&clean, &[&file]);
     let inserted_total = full["inserted"].as_i64().unwrap();
+    assert!(
+        full["lines"].as_u64().unwrap() as usize > pipemon::store::import::COMMIT_LINES,
+        "the file must span more than one commit"
+    );
     assert!(
         partial < inserted_total,
         "the kill came after the last commit"

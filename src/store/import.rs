@@ -35,9 +35,12 @@ use crate::model::{Event, Millis, Outcome, Run, Status};
 
 /// Lines parsed and written together: memory is bounded by a few of these.
 pub const BATCH_LINES: usize = 32_768;
-/// Lines per write transaction (whole batches): a killed import keeps every commit
-/// before it.
-pub const COMMIT_LINES: usize = 4 * BATCH_LINES;
+/// A write transaction ends after this many lines (whole batches) or this long,
+/// whichever comes first: a killed import keeps every commit before it, so it loses
+/// at most a few seconds of work. Each pipeline's newest pages are written to the
+/// WAL once per commit, so fewer, larger commits write less.
+pub const COMMIT_LINES: usize = 8 * BATCH_LINES;
+pub const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// Longest accepted line; longer ones are rejected (`invalid_value`) unread.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// How many rejections are printed to stderr before the rest are only counted.
@@ -404,20 +407,23 @@ fn write_batches(
     mut on_batch: impl FnMut(Batch),
 ) -> Result<()> {
     // Outside --strict, a transaction spans batches until COMMIT_LINES lines are in
-    // it: memory is bounded by the batch, while pages that every batch touches (each
-    // pipeline's latest runs and events) are written to the WAL once per commit.
+    // it or COMMIT_EVERY has passed: memory is bounded by the batch, while pages that
+    // every batch touches (each pipeline's latest runs and events) are written to the
+    // WAL once per commit.
     let mut open = false;
     let mut uncommitted = 0usize;
+    let mut opened_at = Instant::now();
     let result = (|| -> Result<()> {
         for batch in rx.iter() {
             let batch = batch.with_context(|| format!("reading {name}"))?;
             if !strict && !open {
                 conn.execute_batch("BEGIN IMMEDIATE")?;
                 open = true;
+                opened_at = Instant::now();
             }
             write_batch(conn, &batch, name, import_id, strict, summary, touched)?;
             uncommitted += batch.items.len();
-            if open && uncommitted >= COMMIT_LINES {
+            if open && (uncommitted >= COMMIT_LINES || opened_at.elapsed() >= COMMIT_EVERY) {
                 conn.execute_batch("COMMIT")?;
                 on_commit();
                 open = false;
@@ -450,8 +456,13 @@ const INSERT_EVENT: &str = "INSERT INTO events (pipeline_id, event_key, run_id, 
 
 /// The statements an import runs once per event, run or pipeline of every batch
 /// (a test checks that none of them builds a temporary table per execution).
-pub fn per_row_statements() -> [&'static str; 3] {
-    [INSERT_EVENT, UPSERT_RUN.as_str(), UPSERT_PIPELINE.as_str()]
+pub fn per_row_statements() -> [&'static str; 4] {
+    [
+        INSERT_EVENT,
+        INSERT_RUN.as_str(),
+        MERGE_RUN.as_str(),
+        UPSERT_PIPELINE.as_str(),
+    ]
 }
 
 /// Writes one batch inside the caller's transaction.
@@ -562,48 +573,60 @@ fn write_batch(
 
     let mut earliest: HashMap<&str, Millis> = HashMap::new();
     {
-        // The start of the run as merged: the earlier of the run's start so far and
-        // this batch's. (A RETURNING clause would give it exactly, but SQLite builds
-        // a temporary table for RETURNING on every execution: twice the cost.)
+        let mut insert = conn.prepare_cached(&INSERT_RUN)?;
+        let mut merge = conn.prepare_cached(&MERGE_RUN)?;
         let mut prior = conn.prepare_cached(
             "SELECT start_at FROM run_state WHERE pipeline_id = ?1 AND run_id = ?2",
         )?;
-        let mut upsert = conn.prepare_cached(&UPSERT_RUN)?;
         for ((pipeline_id, run_id), d) in &runs {
-            let before: Option<Millis> = prior
-                .query_row(params![pipeline_id, run_id], |r| r.get(0))
-                .optional()?
-                .flatten();
+            let term = d.term.as_ref();
+            let err = d.err.as_ref();
+            let task = d.task.as_ref();
+            let values: [&dyn rusqlite::ToSql; 27] = [
+                pipeline_id,
+                run_id,
+                &d.first_event_at,
+                &d.last_event_at,
+                &d.started_at,
+                &d.scheduled_at,
+                &d.max_attempt,
+                &d.n_events,
+                &d.n_retrying,
+                &d.n_failed_terms,
+                &d.max_records,
+                &term.map(|t| t.ts),
+                &term.map(|t| t.attempt),
+                &term.map(|t| t.rank),
+                &term.map(|t| t.key.as_str()),
+                &term.map(|t| t.status.as_str()),
+                &term.and_then(|t| t.duration_ms),
+                &term.and_then(|t| t.records),
+                &term.and_then(|t| t.error_type.as_deref()),
+                &term.and_then(|t| t.error_message.as_deref()),
+                &err.map(|e| e.ts),
+                &err.map(|e| e.key.as_str()),
+                &err.and_then(|e| e.error_type.as_deref()),
+                &err.and_then(|e| e.error_message.as_deref()),
+                &task.map(|t| t.0),
+                &task.map(|t| t.1.as_str()),
+                &task.map(|t| t.2.as_str()),
+            ];
             let delta_start = d.started_at.or(d.first_event_at);
-            upsert.execute(params![
-                    pipeline_id,
-                    run_id,
-                    d.first_event_at,
-                    d.last_event_at,
-                    d.started_at,
-                    d.scheduled_at,
-                    d.max_attempt,
-                    d.n_events,
-                    d.n_retrying,
-                    d.n_failed_terms,
-                    d.max_records,
-                    d.term.as_ref().map(|t| t.ts),
-                    d.term.as_ref().map(|t| t.attempt),
-                    d.term.as_ref().map(|t| t.rank),
-                    d.term.as_ref().map(|t| t.key.as_str()),
-                    d.term.as_ref().map(|t| t.status.as_str()),
-                    d.term.as_ref().and_then(|t| t.duration_ms),
-                    d.term.as_ref().and_then(|t| t.records),
-                    d.term.as_ref().and_then(|t| t.error_type.as_deref()),
-                    d.term.as_ref().and_then(|t| t.error_message.as_deref()),
-                    d.err.as_ref().map(|e| e.ts),
-                    d.err.as_ref().map(|e| e.key.as_str()),
-                    d.err.as_ref().and_then(|e| e.error_type.as_deref()),
-                    d.err.as_ref().and_then(|e| e.error_message.as_deref()),
-                    d.task.as_ref().map(|t| t.0),
-                    d.task.as_ref().map(|t| t.1.as_str()),
-                    d.task.as_ref().map(|t| t.2.as_str()),
-            ])?;
+            // For a run already stored, the merged start is the earlier of its start
+            // so far and this batch's. That bound can only be early, which at worst
+            // makes evaluate re-examine a pipeline it could have resumed. (RETURNING
+            // would give the start exactly, but SQLite builds a temporary table for
+            // RETURNING on every execution.)
+            let before = if insert.execute(&values[..])? == 1 {
+                None
+            } else {
+                let before: Option<Millis> = prior
+                    .query_row(params![pipeline_id, run_id], |r| r.get(0))
+                    .optional()?
+                    .flatten();
+                merge.execute(&values[..])?;
+                before
+            };
             if let Some(start) = min_opt(before, delta_start) {
                 let e = earliest.entry(*pipeline_id).or_insert(start);
                 *e = (*e).min(start);
@@ -859,16 +882,60 @@ impl RunMerge {
     }
 }
 
-/// Merges a run delta into `run_state`. Every column is a commutative merge (min, max,
-/// sum, or "greatest by a total order"), so the row is the same whatever order batches
-/// and lines come in. Returns the merged run's start for `pending_changes`.
-/// (SQLite evaluates every SET expression against the old row, so the "is the incoming
-/// value newer" test can be repeated per column.)
-static UPSERT_RUN: LazyLock<String> = LazyLock::new(|| {
+/// The columns of a run delta, in the order of the parameters ?1..?27 that
+/// `INSERT_RUN` and `MERGE_RUN` share.
+const RUN_COLUMNS: [&str; 27] = [
+    "pipeline_id",
+    "run_id",
+    "first_event_at",
+    "last_event_at",
+    "started_at",
+    "scheduled_at",
+    "max_attempt",
+    "n_events",
+    "n_retrying",
+    "n_failed_terms",
+    "max_records",
+    "term_ts",
+    "term_attempt",
+    "term_rank",
+    "term_key",
+    "term_status",
+    "term_duration_ms",
+    "term_records",
+    "term_error_type",
+    "term_error_message",
+    "err_ts",
+    "err_key",
+    "err_type",
+    "err_message",
+    "task_ts",
+    "task_key",
+    "task_id",
+];
+
+/// A run seen for the first time: its delta is the whole row. Most runs of a batch
+/// are new, and a plain insert is the cheapest write SQLite has.
+static INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
+    let marks: Vec<String> = (1..=RUN_COLUMNS.len()).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO run_state ({})\nVALUES ({})\nON CONFLICT (pipeline_id, run_id) DO NOTHING",
+        RUN_COLUMNS.join(", "),
+        marks.join(", ")
+    )
+});
+
+/// Merges a run delta into a run already in `run_state`. Every column is a
+/// commutative merge (min, max, sum, or "greatest by a total order"), so the row is
+/// the same whatever order batches and lines come in. (SQLite evaluates every SET
+/// expression against the old row, so the "is the incoming value newer" test can be
+/// repeated per column.) `new.c` in the text below is the delta's value of column c,
+/// parameter ?n.
+static MERGE_RUN: LazyLock<String> = LazyLock::new(|| {
     let newer = |cols: &[&str]| {
-        let new: Vec<String> = cols.iter().map(|c| format!("excluded.{c}")).collect();
+        let new: Vec<String> = cols.iter().map(|c| format!("new.{c}")).collect();
         format!(
-            "excluded.{first} IS NOT NULL AND ({first} IS NULL OR ({new}) > ({old}))",
+            "new.{first} IS NOT NULL AND ({first} IS NULL OR ({new}) > ({old}))",
             first = cols[0],
             new = new.join(", "),
             old = cols.join(", ")
@@ -876,35 +943,29 @@ static UPSERT_RUN: LazyLock<String> = LazyLock::new(|| {
     };
     let pick = |cond: &str, cols: &[&str]| -> String {
         cols.iter()
-            .map(|c| format!("    {c} = CASE WHEN {cond} THEN excluded.{c} ELSE {c} END"))
+            .map(|c| format!("    {c} = CASE WHEN {cond} THEN new.{c} ELSE {c} END"))
             .collect::<Vec<_>>()
             .join(",\n")
     };
     let term_order = newer(&["term_ts", "term_attempt", "term_rank", "term_key"]);
     let err_order = newer(&["err_ts", "err_key"]);
     let task_order = newer(&["task_ts", "task_key"]);
-    format!(
-        "INSERT INTO run_state (pipeline_id, run_id, first_event_at, last_event_at, started_at,
-    scheduled_at, max_attempt, n_events, n_retrying, n_failed_terms, max_records,
-    term_ts, term_attempt, term_rank, term_key, term_status, term_duration_ms, term_records,
-    term_error_type, term_error_message, err_ts, err_key, err_type, err_message,
-    task_ts, task_key, task_id)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-        ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
-ON CONFLICT (pipeline_id, run_id) DO UPDATE SET
-    first_event_at = coalesce(min(first_event_at, excluded.first_event_at),
-                              first_event_at, excluded.first_event_at),
-    last_event_at  = max(last_event_at, excluded.last_event_at),
-    started_at     = coalesce(min(started_at, excluded.started_at), started_at, excluded.started_at),
-    scheduled_at   = coalesce(min(scheduled_at, excluded.scheduled_at), scheduled_at, excluded.scheduled_at),
-    max_attempt    = max(max_attempt, excluded.max_attempt),
-    n_events       = n_events + excluded.n_events,
-    n_retrying     = n_retrying + excluded.n_retrying,
-    n_failed_terms = n_failed_terms + excluded.n_failed_terms,
-    max_records    = coalesce(max(max_records, excluded.max_records), max_records, excluded.max_records),
+    let mut sql = format!(
+        "UPDATE run_state SET
+    first_event_at = coalesce(min(first_event_at, new.first_event_at),
+                              first_event_at, new.first_event_at),
+    last_event_at  = max(last_event_at, new.last_event_at),
+    started_at     = coalesce(min(started_at, new.started_at), started_at, new.started_at),
+    scheduled_at   = coalesce(min(scheduled_at, new.scheduled_at), scheduled_at, new.scheduled_at),
+    max_attempt    = max(max_attempt, new.max_attempt),
+    n_events       = n_events + new.n_events,
+    n_retrying     = n_retrying + new.n_retrying,
+    n_failed_terms = n_failed_terms + new.n_failed_terms,
+    max_records    = coalesce(max(max_records, new.max_records), max_records, new.max_records),
 {term},
 {err},
-{task}",
+{task}
+WHERE pipeline_id = new.pipeline_id AND run_id = new.run_id",
         term = pick(
             &term_order,
             &[
@@ -921,7 +982,14 @@ ON CONFLICT (pipeline_id, run_id) DO UPDATE SET
         ),
         err = pick(&err_order, &["err_ts", "err_key", "err_type", "err_message"]),
         task = pick(&task_order, &["task_ts", "task_key", "task_id"]),
-    )
+    );
+    // Longest names first, so `new.err_t` never eats into `new.err_type`.
+    let mut by_length: Vec<(usize, &str)> = RUN_COLUMNS.iter().copied().enumerate().collect();
+    by_length.sort_by_key(|(_, c)| std::cmp::Reverse(c.len()));
+    for (i, c) in by_length {
+        sql = sql.replace(&format!("new.{c}"), &format!("?{}", i + 1));
+    }
+    sql
 });
 
 /// A pipeline's attributes from one batch: for each, the value of the latest event
