@@ -185,6 +185,13 @@ pub const HOT_QUERIES: &[(&str, &str, &str)] = &[
         "PRIMARY KEY",
     ),
     (
+        "health totals per pipeline (pipeline_stats refresh after import)",
+        "SELECT pipeline_id, outcome, start_at FROM run_state \
+         WHERE pipeline_id IN ('p', 'q') AND +start_at >= 0 AND first_event_at IS NOT NULL \
+         ORDER BY pipeline_id",
+        "PRIMARY KEY",
+    ),
+    (
         "pipeline history scan (detectors, query runs --pipeline)",
         "SELECT run_id, outcome, duration_ms FROM run_state \
          WHERE pipeline_id = 'p' AND start_at >= 0 ORDER BY start_at",

@@ -112,7 +112,10 @@ fn per_row_import_statements_build_no_temporary_tables() {
         while let Some(row) = rows.next().unwrap() {
             ops.push(row.get(1).unwrap());
         }
-        assert!(ops.iter().any(|op| op == "Insert" || op == "IdxInsert"), "{sql}");
+        assert!(
+            ops.iter().any(|op| op == "Insert" || op == "IdxInsert"),
+            "{sql}"
+        );
         assert!(
             !ops.iter().any(|op| op == "OpenEphemeral"),
             "builds a temporary table on every execution: {sql}"

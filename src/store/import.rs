@@ -93,6 +93,104 @@ enum Item {
 struct Batch {
     first_line: u64,
     items: Vec<Item>,
+    plan: Plan,
+}
+
+/// What the writer does with a batch, worked out on the reader thread (which has a
+/// core to spare) so the writer, the import's bottleneck, only talks to SQLite.
+/// Groups are ranges of `by_run`; the merges assume every event of the batch is new
+/// and are recomputed by the writer for the few groups with a duplicate.
+#[derive(Default)]
+struct Plan {
+    /// Events (item indices) in primary-key order, the first line first among equal
+    /// keys: inserting in key order keeps B-tree pages hot instead of touching them
+    /// at random, and the first of two lines with the same key still wins.
+    by_key: Vec<u32>,
+    /// Events ordered by (pipeline, run, line): runs and pipelines are contiguous.
+    by_run: Vec<u32>,
+    runs: Vec<(std::ops::Range<usize>, RunMerge)>,
+    pipelines: Vec<(std::ops::Range<usize>, PipelineDelta)>,
+    max_ts: Option<Millis>,
+}
+
+impl Plan {
+    fn new(items: &[Item]) -> Plan {
+        let event = |i: u32| match &items[i as usize] {
+            Item::Event(ev) => ev,
+            _ => unreachable!("plans index events only"),
+        };
+        let events: Vec<u32> = (0..items.len() as u32)
+            .filter(|&i| matches!(items[i as usize], Item::Event(_)))
+            .collect();
+        let mut by_key = events.clone();
+        by_key.sort_by(|&a, &b| {
+            let (x, y) = (event(a), event(b));
+            (&x.pipeline_id, &x.event_key).cmp(&(&y.pipeline_id, &y.event_key))
+        });
+        let mut by_run = events;
+        by_run.sort_by(|&a, &b| {
+            let (x, y) = (event(a), event(b));
+            (&x.pipeline_id, &x.run_id).cmp(&(&y.pipeline_id, &y.run_id))
+        });
+        let mut plan = Plan {
+            by_key,
+            by_run,
+            ..Plan::default()
+        };
+        let group_ends = |same: &dyn Fn(&Event, &Event) -> bool| {
+            let mut ranges = Vec::new();
+            let mut start = 0;
+            for i in 1..=plan.by_run.len() {
+                if i == plan.by_run.len() || !same(event(plan.by_run[start]), event(plan.by_run[i]))
+                {
+                    ranges.push(start..i);
+                    start = i;
+                }
+            }
+            ranges
+        };
+        let run_ranges = group_ends(&|a, b| a.pipeline_id == b.pipeline_id && a.run_id == b.run_id);
+        let pipeline_ranges = group_ends(&|a, b| a.pipeline_id == b.pipeline_id);
+        let all = |_: u32| true;
+        plan.runs = run_ranges
+            .into_iter()
+            .map(|r| {
+                let m = run_merge(items, &plan.by_run[r.clone()], all);
+                (r, m)
+            })
+            .collect();
+        plan.pipelines = pipeline_ranges
+            .into_iter()
+            .map(|r| {
+                let d = pipeline_delta(items, &plan.by_run[r.clone()], all);
+                (r, d)
+            })
+            .collect();
+        plan.max_ts = plan.by_run.iter().map(|&i| event(i).ts).max();
+        plan
+    }
+}
+
+/// The merge of the events `idx` of a batch that `keep` accepts.
+fn run_merge(items: &[Item], idx: &[u32], keep: impl Fn(u32) -> bool) -> RunMerge {
+    let mut m = RunMerge::default();
+    for &i in idx.iter().filter(|&&i| keep(i)) {
+        if let Item::Event(ev) = &items[i as usize] {
+            m.add(ev);
+        }
+    }
+    m
+}
+
+/// The attribute delta of the events `idx` of a batch that `keep` accepts.
+fn pipeline_delta(items: &[Item], idx: &[u32], keep: impl Fn(u32) -> bool) -> PipelineDelta {
+    let mut d = PipelineDelta::default();
+    for &i in idx.iter().filter(|&&i| keep(i)) {
+        if let Item::Event(ev) = &items[i as usize] {
+            d.add(ev);
+        }
+    }
+    d
 }
 
 /// The display name of an input path (`-` is standard input).
@@ -245,7 +343,7 @@ fn import_one(
     )?;
     let import_id = conn.last_insert_rowid();
 
-    let (tx, rx) = sync_channel::<io::Result<Batch>>(2);
+    let (tx, rx) = sync_channel::<io::Result<Batch>>(1);
     let format = opts.input_format;
     let reader = thread::spawn(move || read_batches(input, format, |b| tx.send(b).is_ok()));
     // Written batches are freed on another thread: thousands of small strings per
@@ -291,6 +389,7 @@ fn read_batches(
     let mut batch = Batch {
         first_line: 1,
         items: Vec::with_capacity(BATCH_LINES),
+        plan: Plan::default(),
     };
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
@@ -311,13 +410,17 @@ fn read_batches(
             let next = Batch {
                 first_line: line_no + 1,
                 items: Vec::with_capacity(BATCH_LINES),
+                plan: Plan::default(),
             };
-            if !send(Ok(std::mem::replace(&mut batch, next))) {
+            let mut full = std::mem::replace(&mut batch, next);
+            full.plan = Plan::new(&full.items);
+            if !send(Ok(full)) {
                 return;
             }
         }
     }
     if !batch.items.is_empty() {
+        batch.plan = Plan::new(&batch.items);
         send(Ok(batch));
     }
 }
@@ -476,31 +579,15 @@ fn write_batch(
     touched: &mut HashSet<String>,
 ) -> Result<()> {
     let mut insert_event = conn.prepare_cached(INSERT_EVENT)?;
-    // Ordered maps: the upserts then walk run_state and pipelines in key order, which
-    // keeps B-tree pages hot instead of touching them at random.
-    let mut runs: BTreeMap<(&str, &str), RunMerge> = BTreeMap::new();
-    let mut pipelines: BTreeMap<&str, PipelineDelta> = BTreeMap::new();
-    let (mut lines, mut blank, mut inserted, mut duplicates, mut rejected) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
-    let mut batch_max_ts: Option<Millis> = None;
+    let lines = batch.items.len() as u64;
+    let (mut blank, mut inserted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64, 0u64);
     let rejected_at = crate::time::now_ms();
+    let plan = &batch.plan;
 
-    // Events are inserted in primary-key order (stable, so the first of two lines with
-    // the same key still wins), for the same reason; everything else in line order.
-    let mut order: Vec<usize> = (0..batch.items.len()).collect();
-    order.sort_by(|&a, &b| match (&batch.items[a], &batch.items[b]) {
-        (Item::Event(x), Item::Event(y)) => {
-            (&x.pipeline_id, &x.event_key).cmp(&(&y.pipeline_id, &y.event_key))
-        }
-        (Item::Event(_), _) => std::cmp::Ordering::Greater,
-        (_, Item::Event(_)) => std::cmp::Ordering::Less,
-        _ => a.cmp(&b),
-    });
-    for i in order {
-        let item = &batch.items[i];
+    for (i, item) in batch.items.iter().enumerate() {
         let line = batch.first_line + i as u64;
-        lines += 1;
         match item {
+            Item::Event(_) => {}
             Item::Blank => blank += 1,
             Item::Rejected { reject, raw } => {
                 if strict {
@@ -537,39 +624,79 @@ fn write_batch(
                     rejected_at
                 ])?;
             }
-            Item::Event(ev) => {
-                let n = insert_event.execute(params![
-                    ev.pipeline_id,
-                    ev.event_key,
-                    ev.run_id,
-                    ev.status.as_str(),
-                    ev.ts,
-                    ev.attempt,
-                    ev.duration_ms,
-                    ev.records_processed,
-                    ev.error_type,
-                    ev.error_message,
-                    ev.task_id,
-                    ev.scheduled_at,
-                    ev.extra,
-                    import_id
-                ])?;
-                if n == 0 {
-                    duplicates += 1;
-                    continue;
-                }
-                inserted += 1;
-                batch_max_ts = Some(batch_max_ts.map_or(ev.ts, |m| m.max(ev.ts)));
-                runs.entry((ev.pipeline_id.as_str(), ev.run_id.as_str()))
-                    .or_default()
-                    .add(ev);
-                pipelines
-                    .entry(ev.pipeline_id.as_str())
-                    .or_default()
-                    .add(ev);
-            }
         }
     }
+
+    let event = |i: u32| match &batch.items[i as usize] {
+        Item::Event(ev) => ev,
+        _ => unreachable!("plans index events only"),
+    };
+    // Duplicates (already stored, or repeated within the batch) by item index.
+    let mut dup = vec![false; batch.items.len()];
+    for &i in &plan.by_key {
+        let ev = event(i);
+        let n = insert_event.execute(params![
+            ev.pipeline_id,
+            ev.event_key,
+            ev.run_id,
+            ev.status.as_str(),
+            ev.ts,
+            ev.attempt,
+            ev.duration_ms,
+            ev.records_processed,
+            ev.error_type,
+            ev.error_message,
+            ev.task_id,
+            ev.scheduled_at,
+            ev.extra,
+            import_id
+        ])?;
+        if n == 0 {
+            duplicates += 1;
+            dup[i as usize] = true;
+        } else {
+            inserted += 1;
+        }
+    }
+    let new_event = |i: u32| !dup[i as usize];
+    let has_dup =
+        |r: &std::ops::Range<usize>| plan.by_run[r.clone()].iter().any(|&i| dup[i as usize]);
+    // The plan's merges hold for every group without a duplicate; the others are
+    // merged again from their new events only (and dropped if none is new).
+    let runs: Vec<(&str, &str, std::borrow::Cow<RunMerge>)> = plan
+        .runs
+        .iter()
+        .filter_map(|(r, m)| {
+            let first = event(plan.by_run[r.start]);
+            let key = (first.pipeline_id.as_str(), first.run_id.as_str());
+            if duplicates == 0 || !has_dup(r) {
+                return Some((key.0, key.1, std::borrow::Cow::Borrowed(m)));
+            }
+            let m = run_merge(&batch.items, &plan.by_run[r.clone()], new_event);
+            (m.n_events > 0).then_some((key.0, key.1, std::borrow::Cow::Owned(m)))
+        })
+        .collect();
+    let pipelines: Vec<(&str, std::borrow::Cow<PipelineDelta>)> = plan
+        .pipelines
+        .iter()
+        .filter_map(|(r, d)| {
+            let id = event(plan.by_run[r.start]).pipeline_id.as_str();
+            if duplicates == 0 || !has_dup(r) {
+                return Some((id, std::borrow::Cow::Borrowed(d)));
+            }
+            let d = pipeline_delta(&batch.items, &plan.by_run[r.clone()], new_event);
+            d.seen.then_some((id, std::borrow::Cow::Owned(d)))
+        })
+        .collect();
+    let batch_max_ts = if duplicates == 0 {
+        plan.max_ts
+    } else {
+        plan.by_run
+            .iter()
+            .filter(|&&i| new_event(i))
+            .map(|&i| event(i).ts)
+            .max()
+    };
 
     let mut earliest: HashMap<&str, Millis> = HashMap::new();
     {
@@ -578,7 +705,7 @@ fn write_batch(
         let mut prior = conn.prepare_cached(
             "SELECT start_at FROM run_state WHERE pipeline_id = ?1 AND run_id = ?2",
         )?;
-        for ((pipeline_id, run_id), d) in &runs {
+        for (pipeline_id, run_id, d) in &runs {
             let term = d.term.as_ref();
             let err = d.err.as_ref();
             let task = d.task.as_ref();
@@ -737,7 +864,7 @@ struct ErrorSeen {
 /// A run's merge of a set of its events: what one import batch brings (combined with
 /// the stored row by the same rules in `UPSERT_RUN`), or every event up to a moment
 /// (`detect::load::runs_as_of`). Adding events in any order gives the same merge.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RunMerge {
     first_event_at: Option<Millis>,
     last_event_at: Millis,
@@ -980,7 +1107,10 @@ WHERE pipeline_id = new.pipeline_id AND run_id = new.run_id",
                 "term_error_message",
             ]
         ),
-        err = pick(&err_order, &["err_ts", "err_key", "err_type", "err_message"]),
+        err = pick(
+            &err_order,
+            &["err_ts", "err_key", "err_type", "err_message"]
+        ),
         task = pick(&task_order, &["task_ts", "task_key", "task_id"]),
     );
     // Longest names first, so `new.err_t` never eats into `new.err_type`.
@@ -994,7 +1124,7 @@ WHERE pipeline_id = new.pipeline_id AND run_id = new.run_id",
 
 /// A pipeline's attributes from one batch: for each, the value of the latest event
 /// (ties: the greater value) that carried it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct PipelineDelta {
     team: Option<(Millis, String)>,
     priority: Option<(Millis, String)>,
@@ -1105,9 +1235,10 @@ pub fn refresh_stale_stats(conn: &Connection) -> Result<()> {
 /// Writes `pipeline_stats` rows for the pipelines in `temp.stats_scope`, counting runs
 /// that started at or after `since`. Pipelines with no such run get a zero row.
 ///
-/// One pass over the runs in (pipeline, start) order, read through the
-/// `runs_by_pipeline_start` index: counts, the latest status, the current failure
-/// streak (final failures after the latest success; cancelled and skipped runs neither
+/// Each pipeline's runs are read in primary-key order (a sequential scan of its part
+/// of `run_state`, cheaper than visiting the table through an index) and put in
+/// start order in memory; one pass over them gives counts, the latest status, the
+/// current failure streak (final failures after the latest success; cancelled and skipped runs neither
 /// extend nor break it), and nearest-rank percentiles of successful runs' durations (a
 /// failed run's duration is where it broke, not how long the work takes). Percentiles
 /// are what SQL does badly: window functions would sort every run again.
@@ -1149,63 +1280,41 @@ pub fn compute_stats(conn: &Connection, since: Millis) -> Result<()> {
             (s.records_n > 0).then(|| s.records_sum / s.records_n as f64),
         ])
     };
+    // `+start_at`: the filter must not steer the planner to runs_by_pipeline_start.
     let mut stmt = conn.prepare(
         "SELECT pipeline_id, outcome, start_at, ended_at, duration_ms, records_processed, retries
-         FROM run_state INDEXED BY runs_by_pipeline_start
+         FROM run_state
          WHERE pipeline_id IN (SELECT pipeline_id FROM temp.stats_scope)
-           AND start_at >= ?1 AND first_event_at IS NOT NULL
-         ORDER BY pipeline_id, start_at",
+           AND +start_at >= ?1 AND first_event_at IS NOT NULL
+         ORDER BY pipeline_id",
     )?;
     let mut rows = stmt.query([since])?;
-    let mut cur: Option<PipelineStats> = None;
+    let mut pipeline: Option<String> = None;
+    let mut runs: Vec<StatsRun> = Vec::new();
+    let mut flush = |pipeline_id: String, runs: &mut Vec<StatsRun>| {
+        runs.sort_by_key(|r| r.start);
+        let stats = PipelineStats::of(pipeline_id, runs);
+        runs.clear();
+        write(&stats)
+    };
     while let Some(row) = rows.next()? {
         let pipeline_id: String = row.get(0)?;
-        if cur.as_ref().is_none_or(|c| c.pipeline_id != pipeline_id) {
-            if let Some(done) = cur.take() {
-                write(&done)?;
-            }
-            cur = Some(PipelineStats {
-                pipeline_id,
-                ..PipelineStats::default()
-            });
+        if pipeline.as_ref() != Some(&pipeline_id)
+            && let Some(done) = pipeline.replace(pipeline_id)
+        {
+            flush(done, &mut runs)?;
         }
-        let s = cur.as_mut().expect("set above");
-        let outcome: String = row.get(1)?;
-        let start: Millis = row.get(2)?;
-        let ended: Option<Millis> = row.get(3)?;
-        let duration: Option<i64> = row.get(4)?;
-        let records: Option<i64> = row.get(5)?;
-        let retries: i64 = row.get(6)?;
-        s.total += 1;
-        s.last_run_at = Some(s.last_run_at.map_or(start, |l| l.max(start)));
-        match outcome.as_str() {
-            "success" => {
-                s.success += 1;
-                s.streak = 0;
-                s.last_success_at = max_opt(s.last_success_at, ended);
-                if let Some(d) = duration {
-                    s.durations.push(d);
-                }
-                if let Some(r) = records {
-                    s.records_sum += r as f64;
-                    s.records_n += 1;
-                }
-            }
-            "failed" => {
-                s.failed += 1;
-                s.streak += 1;
-            }
-            "cancelled" => s.cancelled += 1,
-            "skipped" => s.skipped += 1,
-            _ => s.running += 1,
-        }
-        if retries > 0 && matches!(outcome.as_str(), "success" | "failed") {
-            s.retried += 1;
-        }
-        s.last_status = Some(outcome);
+        runs.push(StatsRun {
+            outcome: row.get(1)?,
+            start: row.get(2)?,
+            ended: row.get(3)?,
+            duration: row.get(4)?,
+            records: row.get(5)?,
+            retries: row.get(6)?,
+        });
     }
-    if let Some(done) = cur.take() {
-        write(&done)?;
+    if let Some(done) = pipeline.take() {
+        flush(done, &mut runs)?;
     }
     // Pipelines in scope with no run in the window still get a row.
     conn.execute(
@@ -1219,7 +1328,17 @@ pub fn compute_stats(conn: &Connection, since: Millis) -> Result<()> {
     Ok(())
 }
 
-/// One pipeline's running totals while `compute_stats` walks its runs.
+/// The columns of one run that `compute_stats` reads.
+struct StatsRun {
+    outcome: String,
+    start: Millis,
+    ended: Option<Millis>,
+    duration: Option<i64>,
+    records: Option<i64>,
+    retries: i64,
+}
+
+/// One pipeline's totals, folded from its runs in start order.
 #[derive(Debug, Default)]
 struct PipelineStats {
     pipeline_id: String,
@@ -1237,6 +1356,45 @@ struct PipelineStats {
     durations: Vec<i64>,
     records_sum: f64,
     records_n: i64,
+}
+
+impl PipelineStats {
+    fn of(pipeline_id: String, runs: &[StatsRun]) -> PipelineStats {
+        let mut s = PipelineStats {
+            pipeline_id,
+            ..PipelineStats::default()
+        };
+        for run in runs {
+            s.total += 1;
+            s.last_run_at = Some(s.last_run_at.map_or(run.start, |l| l.max(run.start)));
+            match run.outcome.as_str() {
+                "success" => {
+                    s.success += 1;
+                    s.streak = 0;
+                    s.last_success_at = max_opt(s.last_success_at, run.ended);
+                    if let Some(d) = run.duration {
+                        s.durations.push(d);
+                    }
+                    if let Some(r) = run.records {
+                        s.records_sum += r as f64;
+                        s.records_n += 1;
+                    }
+                }
+                "failed" => {
+                    s.failed += 1;
+                    s.streak += 1;
+                }
+                "cancelled" => s.cancelled += 1,
+                "skipped" => s.skipped += 1,
+                _ => s.running += 1,
+            }
+            if run.retries > 0 && matches!(run.outcome.as_str(), "success" | "failed") {
+                s.retried += 1;
+            }
+        }
+        s.last_status = runs.last().map(|r| r.outcome.clone());
+        s
+    }
 }
 
 #[cfg(test)]
