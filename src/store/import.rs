@@ -1041,6 +1041,12 @@ const RUN_COLUMNS: [&str; 27] = [
     "task_id",
 ];
 
+/// The deciding terminal event, the latest error and the latest task: each group is
+/// taken whole from the greater event by the group's order (its leading columns).
+const TERM_COLUMNS: &[&str] = RUN_COLUMNS.split_at(11).1.split_at(9).0;
+const ERR_COLUMNS: &[&str] = RUN_COLUMNS.split_at(20).1.split_at(4).0;
+const TASK_COLUMNS: &[&str] = RUN_COLUMNS.split_at(24).1;
+
 /// A run seen for the first time: its delta is the whole row. Most runs of a batch
 /// are new, and a plain insert is the cheapest write SQLite has.
 static INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
@@ -1074,9 +1080,9 @@ static MERGE_RUN: LazyLock<String> = LazyLock::new(|| {
             .collect::<Vec<_>>()
             .join(",\n")
     };
-    let term_order = newer(&["term_ts", "term_attempt", "term_rank", "term_key"]);
-    let err_order = newer(&["err_ts", "err_key"]);
-    let task_order = newer(&["task_ts", "task_key"]);
+    let term_order = newer(&TERM_COLUMNS[..4]);
+    let err_order = newer(&ERR_COLUMNS[..2]);
+    let task_order = newer(&TASK_COLUMNS[..2]);
     let mut sql = format!(
         "UPDATE run_state SET
     first_event_at = coalesce(min(first_event_at, new.first_event_at),
@@ -1093,25 +1099,9 @@ static MERGE_RUN: LazyLock<String> = LazyLock::new(|| {
 {err},
 {task}
 WHERE pipeline_id = new.pipeline_id AND run_id = new.run_id",
-        term = pick(
-            &term_order,
-            &[
-                "term_ts",
-                "term_attempt",
-                "term_rank",
-                "term_key",
-                "term_status",
-                "term_duration_ms",
-                "term_records",
-                "term_error_type",
-                "term_error_message",
-            ]
-        ),
-        err = pick(
-            &err_order,
-            &["err_ts", "err_key", "err_type", "err_message"]
-        ),
-        task = pick(&task_order, &["task_ts", "task_key", "task_id"]),
+        term = pick(&term_order, TERM_COLUMNS),
+        err = pick(&err_order, ERR_COLUMNS),
+        task = pick(&task_order, TASK_COLUMNS),
     );
     // Longest names first, so `new.err_t` never eats into `new.err_type`.
     let mut by_length: Vec<(usize, &str)> = RUN_COLUMNS.iter().copied().enumerate().collect();
@@ -1435,6 +1425,33 @@ mod tests {
         assert_eq!(d.term.as_ref().unwrap().status, Status::Success);
         d.add(&ev(Status::Cancelled, 99, 9, "d"));
         assert_eq!(d.term.as_ref().unwrap().status, Status::Success);
+    }
+
+    #[test]
+    fn run_column_groups_are_the_columns_they_name() {
+        let names = |cols: &[&str]| cols.join(",");
+        assert_eq!(
+            names(TERM_COLUMNS),
+            "term_ts,term_attempt,term_rank,term_key,term_status,term_duration_ms,\
+             term_records,term_error_type,term_error_message"
+        );
+        assert_eq!(names(ERR_COLUMNS), "err_ts,err_key,err_type,err_message");
+        assert_eq!(names(TASK_COLUMNS), "task_ts,task_key,task_id");
+        // Every parameter of the merge is bound by position: ?n is RUN_COLUMNS[n - 1].
+        for (i, c) in RUN_COLUMNS.iter().enumerate().skip(2) {
+            let merged = MERGE_RUN.lines().any(|l| {
+                l.trim_start()
+                    .strip_prefix(c)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            });
+            assert!(merged, "{c} is not merged");
+            assert!(
+                MERGE_RUN.contains(&format!("?{}", i + 1)),
+                "?{} unused",
+                i + 1
+            );
+        }
+        assert!(!MERGE_RUN.contains("new."), "{}", *MERGE_RUN);
     }
 
     #[test]
