@@ -67,6 +67,74 @@ fn upgrade_from_version_one_keeps_rows_and_matches_a_fresh_schema() {
 }
 
 #[test]
+fn rewritten_check_constraints_accept_and_refuse_what_they_did_before() {
+    // Migration 0005 rewrites four CHECK constraints in the stored schema text; both a
+    // fresh database and one upgraded from version 4 must still enforce them.
+    let dir = TempDir::new().unwrap();
+    let v4 = dir.path().join("v4.db");
+    {
+        let mut conn = Connection::open(&v4).unwrap();
+        migrate_to(&mut conn, 4).unwrap();
+    }
+    for path in [dir.path().join("fresh.db"), v4] {
+        let store = Store::open(&path).unwrap();
+        let conn = store.conn().unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        let event = |status: &str| {
+            conn.execute(
+                "INSERT INTO events (pipeline_id, event_key, run_id, status, ts, attempt, import_id)
+                 VALUES ('p', ?1, 'r', ?1, 1, 1, 1)",
+                [status],
+            )
+        };
+        for status in [
+            "started",
+            "running",
+            "success",
+            "failed",
+            "retrying",
+            "cancelled",
+            "skipped",
+            "other",
+        ] {
+            event(status).unwrap();
+        }
+        for status in ["ok", "Started", ""] {
+            assert!(event(status).is_err(), "{status:?} accepted");
+        }
+        let run = |term: &str| {
+            conn.execute(
+                "INSERT INTO run_state (pipeline_id, run_id, last_event_at, term_status)
+                 VALUES ('p', ?1, 1, ?1)",
+                [term],
+            )
+        };
+        for term in ["success", "failed", "cancelled", "skipped"] {
+            run(term).unwrap();
+        }
+        assert!(run("running").is_err());
+        let pipeline = |id: &str, priority: &str, column: &str| {
+            conn.execute(
+                &format!(
+                    "INSERT INTO pipelines (pipeline_id, {column}, first_event_at, last_event_at)
+                     VALUES (?1, ?2, 1, 1)"
+                ),
+                [id, priority],
+            )
+        };
+        for column in ["priority", "priority_override"] {
+            for priority in ["critical", "high", "medium", "low"] {
+                pipeline(&format!("{column}-{priority}"), priority, column).unwrap();
+            }
+            assert!(pipeline(&format!("{column}-urgent"), "urgent", column).is_err());
+        }
+    }
+}
+
+#[test]
 fn a_newer_database_is_refused_and_left_untouched() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("future.db");
