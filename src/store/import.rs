@@ -662,7 +662,8 @@ fn write_batch(
     let has_dup =
         |r: &std::ops::Range<usize>| plan.by_run[r.clone()].iter().any(|&i| dup[i as usize]);
     // The plan's merges hold for every group without a duplicate; the others are
-    // merged again from their new events only (and dropped if none is new).
+    // merged again from their new events only (and dropped if none is new). A
+    // pipeline's delta is merged again only when a duplicate could have shaped it.
     let runs: Vec<(&str, &str, std::borrow::Cow<RunMerge>)> = plan
         .runs
         .iter()
@@ -681,7 +682,8 @@ fn write_batch(
         .iter()
         .filter_map(|(r, d)| {
             let id = event(plan.by_run[r.start]).pipeline_id.as_str();
-            if duplicates == 0 || !has_dup(r) {
+            let shaped = |&i: &u32| dup[i as usize] && d.shaped_by(event(i));
+            if duplicates == 0 || !plan.by_run[r.clone()].iter().any(shaped) {
                 return Some((id, std::borrow::Cow::Borrowed(d)));
             }
             let d = pipeline_delta(&batch.items, &plan.by_run[r.clone()], new_event);
@@ -1114,7 +1116,7 @@ WHERE pipeline_id = new.pipeline_id AND run_id = new.run_id",
 
 /// A pipeline's attributes from one batch: for each, the value of the latest event
 /// (ties: the greater value) that carried it.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct PipelineDelta {
     team: Option<(Millis, String)>,
     priority: Option<(Millis, String)>,
@@ -1148,6 +1150,25 @@ fn latest<T: PartialOrd + ToOwned + ?Sized>(
 }
 
 impl PipelineDelta {
+    /// Whether leaving out `ev`, one of the events this delta was made from, could
+    /// change it: only an event at the delta's first or last time, or at the time of
+    /// one of its winning attribute values, can. (Every other value is a minimum, a
+    /// maximum or a latest-by-time that another event holds.)
+    fn shaped_by(&self, ev: &Event) -> bool {
+        fn at<V>(slot: &Option<(Millis, V)>, ts: Millis) -> bool {
+            slot.as_ref().is_some_and(|(t, _)| *t == ts)
+        }
+        let ts = ev.ts;
+        ts == self.first_event_at
+            || ts == self.last_event_at
+            || at(&self.team, ts)
+            || at(&self.priority, ts)
+            || at(&self.environment, ts)
+            || at(&self.schedule, ts)
+            || at(&self.upstream, ts)
+            || at(&self.streaming, ts)
+    }
+
     fn add(&mut self, ev: &Event) {
         if !self.seen {
             self.first_event_at = ev.ts;
@@ -1413,6 +1434,49 @@ mod tests {
             streaming: None,
             extra: None,
         }
+    }
+
+    #[test]
+    fn a_pipeline_delta_is_unchanged_without_an_event_that_did_not_shape_it() {
+        // Events over a few times, some sharing a time, carrying attributes or not.
+        let mut events = Vec::new();
+        for (i, ts) in [50, 10, 30, 30, 70, 70, 20, 60].into_iter().enumerate() {
+            let mut e = ev(Status::Started, ts, 1, &format!("k{i}"));
+            if i % 2 == 0 {
+                e.team = Some(format!("team{}", i % 3));
+            }
+            if i % 3 == 0 {
+                e.environment = Some(format!("env{i}"));
+            }
+            if i == 2 || i == 3 {
+                e.schedule = Some(format!("{}m", i * 5));
+            }
+            events.push(e);
+        }
+        let delta = |skip: Option<usize>| {
+            let mut d = PipelineDelta::default();
+            for (i, e) in events.iter().enumerate() {
+                if Some(i) != skip {
+                    d.add(e);
+                }
+            }
+            d
+        };
+        let all = delta(None);
+        let mut unshaped = 0;
+        for (i, e) in events.iter().enumerate() {
+            if !all.shaped_by(e) {
+                unshaped += 1;
+                assert_eq!(
+                    delta(Some(i)),
+                    all,
+                    "leaving out event {i} changed the delta"
+                );
+            }
+        }
+        // First 10, last 70, team at 70, environment at 50, schedule at 30: the events
+        // at 20 and 60 shape nothing.
+        assert_eq!(unshaped, 2);
     }
 
     #[test]
