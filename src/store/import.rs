@@ -110,7 +110,6 @@ struct Plan {
     by_run: Vec<u32>,
     runs: Vec<(std::ops::Range<usize>, RunMerge)>,
     pipelines: Vec<(std::ops::Range<usize>, PipelineDelta)>,
-    max_ts: Option<Millis>,
 }
 
 impl Plan {
@@ -166,7 +165,6 @@ impl Plan {
                 (r, d)
             })
             .collect();
-        plan.max_ts = plan.by_run.iter().map(|&i| event(i).ts).max();
         plan
     }
 }
@@ -633,6 +631,7 @@ fn write_batch(
     };
     // Duplicates (already stored, or repeated within the batch) by item index.
     let mut dup = vec![false; batch.items.len()];
+    let mut batch_max_ts: Option<Millis> = None;
     for &i in &plan.by_key {
         let ev = event(i);
         let n = insert_event.execute(params![
@@ -656,6 +655,7 @@ fn write_batch(
             dup[i as usize] = true;
         } else {
             inserted += 1;
+            batch_max_ts = batch_max_ts.max(Some(ev.ts));
         }
     }
     let new_event = |i: u32| !dup[i as usize];
@@ -690,15 +690,6 @@ fn write_batch(
             d.seen.then_some((id, std::borrow::Cow::Owned(d)))
         })
         .collect();
-    let batch_max_ts = if duplicates == 0 {
-        plan.max_ts
-    } else {
-        plan.by_run
-            .iter()
-            .filter(|&&i| new_event(i))
-            .map(|&i| event(i).ts)
-            .max()
-    };
 
     let mut earliest: HashMap<&str, Millis> = HashMap::new();
     {
