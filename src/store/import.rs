@@ -98,8 +98,8 @@ struct Batch {
 
 /// What the writer does with a batch, worked out on the reader thread (which has a
 /// core to spare) so the writer, the import's bottleneck, only talks to SQLite.
-/// Groups are ranges of `by_run`; the merges assume every event of the batch is new
-/// and are recomputed by the writer for the few groups with a duplicate.
+/// Groups are ranges of `by_run`; the merges assume every event of the batch is new,
+/// and the writer merges again the few groups that a duplicate could have changed.
 #[derive(Default)]
 struct Plan {
     /// Events (item indices) in primary-key order, the first line first among equal
@@ -114,10 +114,7 @@ struct Plan {
 
 impl Plan {
     fn new(items: &[Item]) -> Plan {
-        let event = |i: u32| match &items[i as usize] {
-            Item::Event(ev) => ev,
-            _ => unreachable!("plans index events only"),
-        };
+        let event = |i: u32| event_at(items, i);
         let events: Vec<u32> = (0..items.len() as u32)
             .filter(|&i| matches!(items[i as usize], Item::Event(_)))
             .collect();
@@ -150,45 +147,45 @@ impl Plan {
         };
         let run_ranges = group_ends(&|a, b| a.pipeline_id == b.pipeline_id && a.run_id == b.run_id);
         let pipeline_ranges = group_ends(&|a, b| a.pipeline_id == b.pipeline_id);
-        let all = |_: u32| true;
-        plan.runs = run_ranges
-            .into_iter()
-            .map(|r| {
-                let m = run_merge(items, &plan.by_run[r.clone()], all);
-                (r, m)
-            })
-            .collect();
-        plan.pipelines = pipeline_ranges
-            .into_iter()
-            .map(|r| {
-                let d = pipeline_delta(items, &plan.by_run[r.clone()], all);
-                (r, d)
-            })
-            .collect();
+        plan.runs = folds(items, &plan.by_run, run_ranges);
+        plan.pipelines = folds(items, &plan.by_run, pipeline_ranges);
         plan
     }
 }
 
-/// The merge of the events `idx` of a batch that `keep` accepts.
-fn run_merge(items: &[Item], idx: &[u32], keep: impl Fn(u32) -> bool) -> RunMerge {
-    let mut m = RunMerge::default();
-    for &i in idx.iter().filter(|&&i| keep(i)) {
-        if let Item::Event(ev) = &items[i as usize] {
-            m.add(ev);
-        }
+/// The event at item index `i`, which a plan lists only for events.
+fn event_at(items: &[Item], i: u32) -> &Event {
+    match &items[i as usize] {
+        Item::Event(ev) => ev,
+        _ => unreachable!("plans index events only"),
     }
-    m
 }
 
-/// The attribute delta of the events `idx` of a batch that `keep` accepts.
-fn pipeline_delta(items: &[Item], idx: &[u32], keep: impl Fn(u32) -> bool) -> PipelineDelta {
-    let mut d = PipelineDelta::default();
+/// A merge of events, in any order: a run's (`RunMerge`) or a pipeline's
+/// attributes (`PipelineDelta`).
+trait Fold: Default {
+    fn add(&mut self, ev: &Event);
+}
+
+/// The fold of each group (a range of `by_run`) of all its events.
+fn folds<M: Fold>(
+    items: &[Item],
+    by_run: &[u32],
+    groups: Vec<std::ops::Range<usize>>,
+) -> Vec<(std::ops::Range<usize>, M)> {
+    groups
+        .into_iter()
+        .map(|r| (r.clone(), fold(items, &by_run[r], |_| true)))
+        .collect()
+}
+
+/// The fold of the events `idx` of a batch that `keep` accepts.
+fn fold<M: Fold>(items: &[Item], idx: &[u32], keep: impl Fn(u32) -> bool) -> M {
+    let mut m = M::default();
     for &i in idx.iter().filter(|&&i| keep(i)) {
-        if let Item::Event(ev) = &items[i as usize] {
-            d.add(ev);
-        }
+        m.add(event_at(items, i));
     }
-    d
+    m
 }
 
 /// The display name of an input path (`-` is standard input).
@@ -625,10 +622,7 @@ fn write_batch(
         }
     }
 
-    let event = |i: u32| match &batch.items[i as usize] {
-        Item::Event(ev) => ev,
-        _ => unreachable!("plans index events only"),
-    };
+    let event = |i: u32| event_at(&batch.items, i);
     // Duplicates (already stored, or repeated within the batch) by item index.
     let mut dup = vec![false; batch.items.len()];
     let mut batch_max_ts: Option<Millis> = None;
@@ -673,7 +667,7 @@ fn write_batch(
             if duplicates == 0 || !has_dup(r) {
                 return Some((key.0, key.1, std::borrow::Cow::Borrowed(m)));
             }
-            let m = run_merge(&batch.items, &plan.by_run[r.clone()], new_event);
+            let m: RunMerge = fold(&batch.items, &plan.by_run[r.clone()], new_event);
             (m.n_events > 0).then_some((key.0, key.1, std::borrow::Cow::Owned(m)))
         })
         .collect();
@@ -686,7 +680,7 @@ fn write_batch(
             if duplicates == 0 || !plan.by_run[r.clone()].iter().any(shaped) {
                 return Some((id, std::borrow::Cow::Borrowed(d)));
             }
-            let d = pipeline_delta(&batch.items, &plan.by_run[r.clone()], new_event);
+            let d: PipelineDelta = fold(&batch.items, &plan.by_run[r.clone()], new_event);
             d.seen.then_some((id, std::borrow::Cow::Owned(d)))
         })
         .collect();
@@ -884,6 +878,12 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.max(y)),
         (x, y) => x.or(y),
+    }
+}
+
+impl Fold for RunMerge {
+    fn add(&mut self, ev: &Event) {
+        RunMerge::add(self, ev);
     }
 }
 
@@ -1159,7 +1159,9 @@ impl PipelineDelta {
             || at(&self.upstream, ts)
             || at(&self.streaming, ts)
     }
+}
 
+impl Fold for PipelineDelta {
     fn add(&mut self, ev: &Event) {
         if !self.seen {
             self.first_event_at = ev.ts;
