@@ -63,7 +63,16 @@ fn hourly(runs: i64) -> Vec<String> {
 }
 
 fn import_json(db: &Path, file: &Path) -> (Output, Value) {
-    let o = run(db, &["--format", "json", "import", "--no-progress", file.to_str().unwrap()]);
+    let o = run(
+        db,
+        &[
+            "--format",
+            "json",
+            "import",
+            "--no-progress",
+            file.to_str().unwrap(),
+        ],
+    );
     let summary = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
     (o, summary)
 }
@@ -176,7 +185,11 @@ fn a_byte_order_mark_on_the_first_line_is_not_json_trouble() {
     assert_eq!(s["inserted"], 4, "{s}");
     assert_eq!(s["rejected"], 1, "{s}");
     assert_eq!(s["rejected_by_reason"]["invalid_json"], 1, "{s}");
-    assert!(stderr(&o).contains("bom.jsonl:5: invalid_json"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("bom.jsonl:5: invalid_json"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -221,7 +234,12 @@ fn an_input_with_nothing_usable_exits_1_and_others_exit_0() {
     write_lines(&good, &hourly(3));
     let o = run(
         &db,
-        &["import", "--no-progress", good.to_str().unwrap(), bad.to_str().unwrap()],
+        &[
+            "import",
+            "--no-progress",
+            good.to_str().unwrap(),
+            bad.to_str().unwrap(),
+        ],
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains(&format!("no event accepted from {}:", bad.display())));
@@ -333,7 +351,11 @@ fn many_evaluations_started_at_once_all_succeed_in_order() {
         .filter(|o| !o.status.success())
         .map(|o| stderr(&o))
         .collect();
-    assert!(failed.is_empty(), "{} of {N} failed: {failed:?}", failed.len());
+    assert!(
+        failed.is_empty(),
+        "{} of {N} failed: {failed:?}",
+        failed.len()
+    );
     let c = Connection::open(&db).unwrap();
     let nows: Vec<i64> = c
         .prepare("SELECT now FROM evaluations ORDER BY id")

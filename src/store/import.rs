@@ -1573,6 +1573,36 @@ mod tests {
         assert_eq!(d.last_event_at, 60);
     }
 
+    /// Lines per batch when reading `lines` lines of `len` bytes each.
+    fn batch_sizes(lines: usize, len: usize) -> Vec<usize> {
+        let mut data = Vec::with_capacity(lines * (len + 1));
+        for _ in 0..lines {
+            data.extend(std::iter::repeat_n(b'x', len));
+            data.push(b'\n');
+        }
+        let mut sizes = Vec::new();
+        read_batches(&data[..], InputFormat::Auto, Millis::MAX, |b| {
+            let b = b.unwrap();
+            assert!(b.items.iter().all(|i| matches!(i, Item::Rejected { .. })));
+            sizes.push(b.items.len());
+            true
+        });
+        sizes
+    }
+
+    #[test]
+    fn batches_close_at_a_line_count_or_a_byte_count() {
+        // Short lines: the line count closes batches.
+        assert_eq!(
+            batch_sizes(40_000, 10),
+            vec![BATCH_LINES, 40_000 - BATCH_LINES]
+        );
+        // Lines of 600 KiB: 16 MiB / 600 KiB = 27.3, so 28 lines fill a batch.
+        assert_eq!(batch_sizes(100, 600 << 10), vec![28, 28, 28, 16]);
+        // Lines cut at the 1 MiB limit count what is kept: 16 to a batch.
+        assert_eq!(batch_sizes(40, MAX_LINE_BYTES + 5000), vec![16, 16, 8]);
+    }
+
     #[test]
     fn bounded_lines_are_cut_and_flagged() {
         let mut data = vec![b'a'; MAX_LINE_BYTES + 10];
