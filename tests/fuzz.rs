@@ -346,7 +346,7 @@ fn mutated_config() -> impl Strategy<Value = String> {
         Just("\"[\"".to_string()),
         Just("\"*/0 * * * *\"".to_string()),
         Just("\"Mars/Olympus\"".to_string()),
-        "\"\\PC{0,12}\"".prop_map(|s| s.replace('\\', "").replace('"', "")),
+        "\\PC{0,12}".prop_map(|s| format!("\"{}\"", s.replace(['\\', '"'], ""))),
         any::<i64>().prop_map(|v| v.to_string()),
         any::<f64>().prop_map(|v| format!("{v:?}")),
     ];

@@ -292,7 +292,7 @@ fn writers_wait_for_a_long_writer_instead_of_failing() {
     let (o, _) = import_json(&db, &file);
     assert!(o.status.success(), "{}", stderr(&o));
     let more = dir.path().join("more.jsonl");
-    write_lines(&more, &hourly(30)[48..].to_vec());
+    write_lines(&more, &hourly(30)[48..]);
 
     let hold = Duration::from_secs(4);
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
