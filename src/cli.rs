@@ -20,6 +20,18 @@ pub struct Cli {
     #[arg(long, global = true, env = "PIPEMON_CONFIG")]
     pub config: Option<PathBuf>,
 
+    /// How long a command that writes waits for another pipemon process holding the
+    /// database's write lock (an evaluation, import or notify) before giving up:
+    /// 30s, 10m, 1h.
+    #[arg(
+        long,
+        global = true,
+        env = "PIPEMON_LOCK_TIMEOUT",
+        default_value = "10m",
+        value_name = "DURATION"
+    )]
+    pub lock_timeout: String,
+
     /// Output format for commands that print data.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,

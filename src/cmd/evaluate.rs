@@ -8,26 +8,16 @@ use anyhow::{Result, bail};
 use super::Context;
 use crate::cli::{EvaluateArgs, Format};
 use crate::detect::alerts::to_rows;
-use crate::detect::{EvaluateOptions, EvaluateSummary, evaluate};
-use crate::model::Millis;
-use crate::store::Store;
+use crate::detect::{EvaluateOptions, EvaluateSummary, Now, evaluate};
 
-/// Reads `--now`: RFC 3339 (or a date, or epoch ms), `now`, or `data-end`.
-pub fn parse_now(store: &Store, raw: &str) -> Result<Millis> {
+/// Reads `--now`: RFC 3339 (or a date, or epoch ms), `now`, or `data-end`. The
+/// last two are read by the evaluation once it holds the write lock.
+pub fn parse_now(raw: &str) -> Result<Now> {
     match raw.trim() {
-        "now" => Ok(crate::time::now_ms()),
-        "data-end" => {
-            let conn = store.conn()?;
-            match crate::store::data_end(&conn)? {
-                Some(t) => Ok(t),
-                None => bail!(crate::error::hinted(
-                    "--now data-end: the database holds no events yet",
-                    "import events first: `pipemon import FILE`",
-                )),
-            }
-        }
+        "now" => Ok(Now::WallClock),
+        "data-end" => Ok(Now::DataEnd),
         other => match crate::time::parse_user_time(other) {
-            Some(t) => Ok(t),
+            Some(t) => Ok(Now::At(t)),
             None => bail!(crate::error::hinted(
                 format!("--now `{other}` is not a time"),
                 "use RFC 3339 (2026-11-01T03:00:00Z), `now`, or `data-end`",
@@ -39,7 +29,7 @@ pub fn parse_now(store: &Store, raw: &str) -> Result<Millis> {
 pub fn run(ctx: &Context, args: &EvaluateArgs) -> Result<()> {
     let config = crate::config::load(ctx.config.as_deref())?;
     let store = ctx.open_store()?;
-    let now = parse_now(&store, &args.now)?;
+    let now = parse_now(&args.now)?;
     let summary = evaluate(
         &store,
         &config,

@@ -2,11 +2,14 @@
 //!
 //! The summary goes to stderr for people, or to stdout as the events.md JSON object
 //! with `--format json`. The first few rejected lines are shown with file and line.
+//! An input whose every non-blank line was rejected makes the command exit 1 (after
+//! the summary), so a cron job fed the wrong file is told.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use super::Context;
 use crate::cli::{Format, ImportArgs};
+use crate::error::Unsatisfied;
 use crate::store::import::{ImportOptions, ImportSummary, import_paths};
 
 pub fn run(ctx: &Context, args: &ImportArgs) -> Result<()> {
@@ -17,7 +20,16 @@ pub fn run(ctx: &Context, args: &ImportArgs) -> Result<()> {
         progress: !args.no_progress,
     };
     let summary = import_paths(&store, &args.files, &opts)?;
-    report(ctx.format, &summary)
+    report(ctx.format, &summary)?;
+    if !summary.nothing_accepted.is_empty() {
+        // Exit status 1: the import ran, and an input gave nothing usable — most
+        // likely the wrong file or format, which cron should hear about.
+        bail!(Unsatisfied(format!(
+            "no event accepted from {}: every non-blank line was rejected (see `pipemon rejected`)",
+            summary.nothing_accepted.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// Prints an import summary in the chosen format.

@@ -38,6 +38,16 @@ impl Context {
 
 /// Runs the command line.
 pub fn run(cli: Cli) -> Result<()> {
+    match crate::config::parse_dur(&cli.lock_timeout) {
+        Some(ms) => crate::store::set_lock_timeout(std::time::Duration::from_millis(ms as u64)),
+        None => {
+            return Err(crate::error::hinted(
+                format!("--lock-timeout `{}` is not a duration", cli.lock_timeout),
+                "use e.g. 30s, 10m or 1h (0s: fail at once when another process writes)",
+            )
+            .into());
+        }
+    }
     let ctx = Context {
         db: cli.db.clone(),
         config: cli.config.clone(),

@@ -40,11 +40,40 @@ use engine::PipelineState;
 use episode::{Ctx, Episode};
 use load::PipelineInfo;
 
+/// The moment an evaluation sees the world as of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Now {
+    /// A given time.
+    At(Millis),
+    /// The wall clock, read once the write lock is held: an evaluation that waited
+    /// for another one is not "earlier" than it.
+    WallClock,
+    /// The latest event time in the database, read under the write lock.
+    DataEnd,
+}
+
+impl Now {
+    /// The time this stands for, read inside the evaluation's transaction.
+    fn resolve(self, conn: &Connection) -> Result<Millis> {
+        match self {
+            Now::At(t) => Ok(t),
+            Now::WallClock => Ok(crate::time::now_ms()),
+            Now::DataEnd => match crate::store::data_end(conn)? {
+                Some(t) => Ok(t),
+                None => bail!(crate::error::hinted(
+                    "--now data-end: the database holds no events yet",
+                    "import events first: `pipemon import FILE`",
+                )),
+            },
+        }
+    }
+}
+
 /// How to evaluate.
 #[derive(Debug, Clone, Copy)]
 pub struct EvaluateOptions {
     /// The moment the evaluation sees the world as of (events later than this wait).
-    pub now: Millis,
+    pub now: Now,
     /// Forget every alert and detector state, and re-derive them from the events.
     pub rebuild: bool,
     /// Send due notifications after committing.
@@ -71,6 +100,13 @@ pub struct EvaluateSummary {
     /// The alerts opened or resolved by this evaluation (alerts.md objects),
     /// each once, oldest first.
     pub alerts: Vec<Map<String, Value>>,
+}
+
+/// `EvaluateOptions` with `now` read under the write lock.
+struct Resolved {
+    now: Millis,
+    rebuild: bool,
+    notify: bool,
 }
 
 /// The latest evaluation's as-of time.
@@ -100,10 +136,17 @@ pub fn evaluate(store: &Store, config: &Config, opts: &EvaluateOptions) -> Resul
     // cache in a fresh process): map the file instead of a pread per page.
     conn.pragma_update(None, "mmap_size", 1i64 << 32)?;
     // The write lock for the whole evaluation: a concurrent evaluation waits for
-    // it (busy timeout) and then sees this one's result.
+    // it (up to the lock timeout) and then sees this one's result. `now` is read
+    // only once the lock is held, so evaluations that queued behind each other
+    // still move forward in time.
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .context("waiting for the database write lock (another evaluation or import is running)")?;
+        .map_err(crate::store::lock_error)?;
+    let opts = &Resolved {
+        now: opts.now.resolve(&tx)?,
+        rebuild: opts.rebuild,
+        notify: opts.notify,
+    };
     if let Some(prev) = previous_now(&tx)?
         && opts.now < prev
         && !opts.rebuild

@@ -3,6 +3,8 @@
 //! `parse_line` decides per line whether it is a native event (events.md) or an
 //! OpenLineage `RunEvent`, unless the format is forced. Rejections carry a reason code
 //! from a fixed set and a message without location; the importer adds file and line.
+//! `check_horizon` is the one rule that needs a clock (events too far in the future),
+//! kept apart so parsing stays a pure function of the line.
 
 pub mod native;
 pub mod openlineage;
@@ -12,7 +14,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::cli::InputFormat;
-use crate::model::Event;
+use crate::model::{Event, Millis};
 
 /// Why a line was rejected: a bounded set of codes, never raw parser text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,6 +88,43 @@ impl Reject {
             message: message.into(),
         }
     }
+}
+
+/// How far past the importer's wall clock an event may lie. Clocks disagree by
+/// seconds or minutes and time zones by hours; an event a day or more ahead is a
+/// broken clock or a bad value, and accepting it would move the data end (and with
+/// it every `--now data-end` evaluation and the missed-run schedule) into the future.
+pub const MAX_FUTURE_MS: Millis = 86_400_000;
+
+/// The latest event time an import that started at `wall_clock` accepts.
+pub fn horizon(wall_clock: Millis) -> Millis {
+    wall_clock.saturating_add(MAX_FUTURE_MS)
+}
+
+/// Refuses (`bad_timestamp`) an event whose time or scheduled time is later than
+/// `horizon`: one rule for RFC 3339 and integer timestamps, since both are instants
+/// by now.
+pub fn check_horizon(ev: &Event, horizon: Millis) -> Result<(), Reject> {
+    let late = |what: &str, ms: Millis| {
+        Reject::new(
+            RejectReason::BadTimestamp,
+            format!(
+                "{what} {} is more than {}h after the importer's clock (latest accepted: {})",
+                crate::time::format_ms(ms),
+                MAX_FUTURE_MS / 3_600_000,
+                crate::time::format_ms(horizon)
+            ),
+        )
+    };
+    if ev.ts > horizon {
+        return Err(late("the event time", ev.ts));
+    }
+    if let Some(s) = ev.scheduled_at
+        && s > horizon
+    {
+        return Err(late("the scheduled time", s));
+    }
+    Ok(())
 }
 
 /// Parses one non-blank line.

@@ -16,7 +16,9 @@ use crate::schedule::Schedule;
 pub const MAX_ID_CHARS: usize = 256;
 
 /// Integers below this many epoch milliseconds (1973-03-03) are taken for epoch
-/// seconds, which the contract refuses, rather than silently misread as 1970.
+/// seconds, which the contract refuses, rather than silently misread as 1970. The
+/// same bound applies to RFC 3339 text, so an instant is accepted or refused whatever
+/// its form (the upper bound, relative to the importer's clock, is `ingest::horizon`).
 pub const MIN_EPOCH_MS: i64 = 100_000_000_000;
 /// 9999-12-31T23:59:59.999Z: later than any real event.
 pub const MAX_EPOCH_MS: i64 = 253_402_300_799_999;
@@ -353,12 +355,19 @@ pub fn required_timestamp(obj: &impl Fields, field: &str) -> Result<Millis, Reje
 pub fn timestamp(v: &Value, field: &str) -> Result<Millis, Reject> {
     let bad = |why: String| Reject::new(RejectReason::BadTimestamp, format!("`{field}` {why}"));
     match v {
-        Value::String(s) => crate::time::parse_rfc3339(s).ok_or_else(|| {
-            bad(format!(
+        Value::String(s) => match crate::time::parse_rfc3339(s) {
+            // One range for both forms: the instant decides, not how it was written.
+            Some(ms) if (MIN_EPOCH_MS..=MAX_EPOCH_MS).contains(&ms) => Ok(ms),
+            Some(_) => Err(bad(format!(
+                "`{}` is before {}, the earliest time accepted",
+                clip(s),
+                crate::time::format_ms(MIN_EPOCH_MS)
+            ))),
+            None => Err(bad(format!(
                 "`{}` is not RFC 3339 with a `Z` or ±hh:mm offset",
                 clip(s)
-            ))
-        }),
+            ))),
+        },
         Value::Number(n) => match n.as_i64() {
             Some(ms) if (MIN_EPOCH_MS..=MAX_EPOCH_MS).contains(&ms) => Ok(ms),
             Some(ms) if (0..MIN_EPOCH_MS).contains(&ms) => Err(bad(format!(

@@ -8,8 +8,9 @@
 //! duplicates. `--strict` runs everything in one transaction and rolls it back at the
 //! first bad line, leaving the database as it was.
 //!
-//! Memory is bounded by the batch and the channel depth, never by the file: lines longer
-//! than `MAX_LINE_BYTES` are rejected without being held whole.
+//! Memory is bounded by the batch and the channel depth, never by the file: a batch
+//! closes at `BATCH_LINES` lines or `BATCH_BYTES` bytes of text, whichever comes first,
+//! and lines longer than `MAX_LINE_BYTES` are rejected without being held whole.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -35,6 +36,11 @@ use crate::model::{Event, Millis, Outcome, Run, Status};
 
 /// Lines parsed and written together: memory is bounded by a few of these.
 pub const BATCH_LINES: usize = 32_768;
+/// A batch also closes once its lines hold this many bytes of raw text, so long
+/// lines cannot make a batch (and the few in flight) grow to gigabytes: at 1 MiB a
+/// line a batch holds 16 lines, not 32,768. Ordinary lines (a few hundred bytes)
+/// fill `BATCH_LINES` first.
+pub const BATCH_BYTES: usize = 16 << 20;
 /// A write transaction ends after this many lines (whole batches) or this long,
 /// whichever comes first: a killed import keeps every commit before it, so it loses
 /// at most a few seconds of work. Each pipeline's newest pages are written to the
@@ -43,6 +49,8 @@ pub const COMMIT_LINES: usize = 8 * BATCH_LINES;
 pub const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// Longest accepted line; longer ones are rejected (`invalid_value`) unread.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// The UTF-8 byte order mark, stripped from an input's first line.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// How many rejections are printed to stderr before the rest are only counted.
 const SHOWN_REJECTIONS: usize = 5;
 
@@ -80,6 +88,10 @@ pub struct ImportSummary {
     /// The first few rejections as `file:line: reason: message`, for stderr.
     #[serde(skip)]
     pub first_rejections: Vec<String>,
+    /// Inputs that had lines but from which no event was accepted (every non-blank
+    /// line rejected): the command exits non-zero for them.
+    #[serde(skip)]
+    pub nothing_accepted: Vec<String>,
 }
 
 /// One input line after parsing.
@@ -218,7 +230,8 @@ pub fn import_paths(
     let checkpointer = super::Checkpointer::start(store, &conn)?;
 
     if opts.strict {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(super::lock_error)?;
         let result = (|| -> Result<()> {
             for path in paths {
                 import_one(&conn, path, opts, &checkpointer, &mut summary, &mut touched)?;
@@ -236,7 +249,8 @@ pub fn import_paths(
         for path in paths {
             import_one(&conn, path, opts, &checkpointer, &mut summary, &mut touched)?;
         }
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(super::lock_error)?;
         refresh_stale_stats(&conn)?;
         conn.execute_batch("COMMIT")?;
     }
@@ -262,11 +276,25 @@ fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
                 "check the path; use - to read standard input",
             ))
         })?;
-        let len = file.metadata().ok().map(|m| m.len());
-        (Box::new(file), len)
+        let meta = file
+            .metadata()
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if meta.is_dir() {
+            return Err(anyhow!(crate::error::hinted(
+                format!("cannot import {}: it is a directory", path.display()),
+                format!(
+                    "name the files inside it, e.g. `pipemon import {}/*.jsonl`",
+                    path.display()
+                ),
+            )));
+        }
+        (Box::new(file), Some(meta.len()))
     };
     let mut buffered = BufReader::with_capacity(1 << 20, raw);
-    let is_gzip = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    let is_gzip = buffered
+        .fill_buf()
+        .with_context(|| format!("reading {}", source_name(path)))?
+        .starts_with(&[0x1f, 0x8b]);
     if is_gzip {
         Ok((
             Box::new(BufReader::with_capacity(
@@ -324,6 +352,8 @@ fn import_one(
 ) -> Result<()> {
     let name = source_name(path);
     let (input, len) = open_input(path)?;
+    let (accepted_before, rejected_before) =
+        (summary.inserted + summary.duplicates, summary.rejected);
     // Gzip input is measured in compressed bytes, matching the file length.
     let count = Arc::new(AtomicU64::new(0));
     let bar = progress_bar(opts, len, &name);
@@ -335,12 +365,15 @@ fn import_one(
     conn.execute(
         "INSERT INTO imports (source, started_at) VALUES (?1, ?2)",
         params![name, crate::time::now_ms()],
-    )?;
+    )
+    .map_err(super::lock_error)?;
     let import_id = conn.last_insert_rowid();
 
     let (tx, rx) = sync_channel::<io::Result<Batch>>(1);
     let format = opts.input_format;
-    let reader = thread::spawn(move || read_batches(input, format, |b| tx.send(b).is_ok()));
+    let horizon = ingest::horizon(crate::time::now_ms());
+    let reader =
+        thread::spawn(move || read_batches(input, format, horizon, |b| tx.send(b).is_ok()));
     // Written batches are freed on another thread: thousands of small strings per
     // batch are the writer's time otherwise.
     let (spent_tx, spent_rx) = sync_channel::<Batch>(1);
@@ -370,6 +403,11 @@ fn import_one(
         "UPDATE imports SET finished_at = ?2 WHERE id = ?1",
         params![import_id, crate::time::now_ms()],
     )?;
+    if summary.inserted + summary.duplicates == accepted_before
+        && summary.rejected > rejected_before
+    {
+        summary.nothing_accepted.push(name);
+    }
     Ok(())
 }
 
@@ -377,6 +415,7 @@ fn import_one(
 fn read_batches(
     mut input: impl Read,
     format: InputFormat,
+    horizon: Millis,
     mut send: impl FnMut(io::Result<Batch>) -> bool,
 ) {
     let mut reader = BufReader::with_capacity(1 << 16, &mut input);
@@ -387,6 +426,7 @@ fn read_batches(
         plan: Plan::default(),
     };
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut batch_bytes = 0usize;
     loop {
         buf.clear();
         let (read_any, too_long) = match read_line_bounded(&mut reader, &mut buf) {
@@ -400,8 +440,16 @@ fn read_batches(
             break;
         }
         line_no += 1;
-        batch.items.push(parse_bytes(&buf, too_long, format));
-        if batch.items.len() >= BATCH_LINES {
+        if line_no == 1 && buf.starts_with(UTF8_BOM) {
+            // A byte order mark some editors and exporters put first is not JSON.
+            buf.drain(..UTF8_BOM.len());
+        }
+        batch
+            .items
+            .push(parse_bytes(&buf, too_long, format, horizon));
+        batch_bytes += buf.len();
+        if batch.items.len() >= BATCH_LINES || batch_bytes >= BATCH_BYTES {
+            batch_bytes = 0;
             let next = Batch {
                 first_line: line_no + 1,
                 items: Vec::with_capacity(BATCH_LINES),
@@ -461,7 +509,7 @@ fn memchr_newline(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
 }
 
-fn parse_bytes(bytes: &[u8], too_long: bool, format: InputFormat) -> Item {
+fn parse_bytes(bytes: &[u8], too_long: bool, format: InputFormat, horizon: Millis) -> Item {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(_) => {
@@ -483,7 +531,10 @@ fn parse_bytes(bytes: &[u8], too_long: bool, format: InputFormat) -> Item {
     if text.trim().is_empty() {
         return Item::Blank;
     }
-    match ingest::parse_line(text, format) {
+    match ingest::parse_line(text, format).and_then(|ev| {
+        ingest::check_horizon(&ev, horizon)?;
+        Ok(ev)
+    }) {
         Ok(ev) => Item::Event(Box::new(ev)),
         Err(reject) => Item::Rejected {
             reject,
@@ -515,7 +566,8 @@ fn write_batches(
         for batch in rx.iter() {
             let batch = batch.with_context(|| format!("reading {name}"))?;
             if !strict && !open {
-                conn.execute_batch("BEGIN IMMEDIATE")?;
+                conn.execute_batch("BEGIN IMMEDIATE")
+                    .map_err(super::lock_error)?;
                 open = true;
                 opened_at = Instant::now();
             }
@@ -1519,6 +1571,36 @@ mod tests {
         d.add(&ev(Status::Started, 60, 1, "y"));
         assert_eq!(d.first_event_at, Some(60));
         assert_eq!(d.last_event_at, 60);
+    }
+
+    /// Lines per batch when reading `lines` lines of `len` bytes each.
+    fn batch_sizes(lines: usize, len: usize) -> Vec<usize> {
+        let mut data = Vec::with_capacity(lines * (len + 1));
+        for _ in 0..lines {
+            data.extend(std::iter::repeat_n(b'x', len));
+            data.push(b'\n');
+        }
+        let mut sizes = Vec::new();
+        read_batches(&data[..], InputFormat::Auto, Millis::MAX, |b| {
+            let b = b.unwrap();
+            assert!(b.items.iter().all(|i| matches!(i, Item::Rejected { .. })));
+            sizes.push(b.items.len());
+            true
+        });
+        sizes
+    }
+
+    #[test]
+    fn batches_close_at_a_line_count_or_a_byte_count() {
+        // Short lines: the line count closes batches.
+        assert_eq!(
+            batch_sizes(40_000, 10),
+            vec![BATCH_LINES, 40_000 - BATCH_LINES]
+        );
+        // Lines of 600 KiB: 16 MiB / 600 KiB = 27.3, so 28 lines fill a batch.
+        assert_eq!(batch_sizes(100, 600 << 10), vec![28, 28, 28, 16]);
+        // Lines cut at the 1 MiB limit count what is kept: 16 to a batch.
+        assert_eq!(batch_sizes(40, MAX_LINE_BYTES + 5000), vec![16, 16, 8]);
     }
 
     #[test]

@@ -3,11 +3,16 @@
 //! Opening applies per-connection PRAGMAs (WAL, synchronous=NORMAL, a busy timeout so
 //! overlapping cron runs wait rather than fail) and pending migrations. Connections come
 //! from an r2d2 pool so read-only work can run beside a writer.
+//!
+//! SQLite has one writer at a time. A writer that finds the lock taken (an import
+//! beside a long evaluation, two evaluations from overlapping cron jobs) waits for it
+//! up to the lock timeout (`--lock-timeout`, default 10 minutes) instead of failing.
 
 pub mod import;
 pub mod migrate;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -24,9 +29,48 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// How long a writer waits for the write lock, in milliseconds (process-wide: every
+/// connection of every store this process opens).
+static LOCK_TIMEOUT_MS: AtomicU64 = AtomicU64::new(DEFAULT_LOCK_TIMEOUT.as_millis() as u64);
+
+/// Longer than any evaluation or import commit should hold the lock, so overlapping
+/// cron jobs queue rather than fail; short enough that a stuck process is noticed.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Sets how long writers wait for the write lock; applies to connections opened
+/// afterwards (call it before opening a store).
+pub fn set_lock_timeout(timeout: Duration) {
+    LOCK_TIMEOUT_MS.store(
+        timeout.as_millis().min(i32::MAX as u128) as u64,
+        Ordering::Relaxed,
+    );
+}
+
+/// How long writers wait for the write lock.
+pub fn lock_timeout() -> Duration {
+    Duration::from_millis(LOCK_TIMEOUT_MS.load(Ordering::Relaxed))
+}
+
+/// Turns a failure to take the write lock into an error that says what happened and
+/// what to do; other errors pass through.
+pub fn lock_error(e: rusqlite::Error) -> anyhow::Error {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+        anyhow::anyhow!(crate::error::hinted(
+            format!(
+                "the database stayed locked by another writer (an evaluation, import or notify) for the whole lock timeout ({})",
+                crate::time::format_duration(lock_timeout().as_millis() as i64)
+            ),
+            "wait for the other pipemon process to finish, or wait longer with --lock-timeout (or PIPEMON_LOCK_TIMEOUT), e.g. --lock-timeout 30m",
+        ))
+        .context("waiting for the database write lock")
+    } else {
+        anyhow::Error::new(e).context("taking the database write lock")
+    }
+}
+
 /// PRAGMAs every connection gets (never set inside migrations).
 fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.busy_timeout(lock_timeout())?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
@@ -78,7 +122,7 @@ impl Store {
         let pool = Pool::builder()
             .max_size(4)
             .min_idle(Some(0))
-            .connection_timeout(Duration::from_secs(60))
+            .connection_timeout(Duration::from_secs(60).max(lock_timeout()))
             .build(manager)
             .with_context(|| format!("opening database {}", path.display()))?;
         let store = Store {
