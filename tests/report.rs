@@ -95,7 +95,7 @@ fn report_in_chromium_matches_the_database() {
     let db = dataset();
     let out = dir.path().join("report.html");
     pipemon(
-        &db,
+        db,
         &["report", "--out", out.to_str().unwrap(), "--since", "10d"],
     );
     let html = std::fs::read_to_string(&out).unwrap();
@@ -110,10 +110,10 @@ fn report_in_chromium_matches_the_database() {
     }
 
     let health = jsonl(&pipemon(
-        &db,
+        db,
         &["--format", "json", "query", "pipeline_health"],
     ));
-    let firing = jsonl(&pipemon(&db, &["--format", "json", "alerts"]));
+    let firing = jsonl(&pipemon(db, &["--format", "json", "alerts"]));
     assert!(
         health.len() == 40,
         "expected 40 pipelines, got {}",
@@ -300,7 +300,7 @@ fn report_in_chromium_matches_the_database() {
             }
         }
         let runs = jsonl(&pipemon(
-            &db,
+            db,
             &[
                 "--format",
                 "json",
@@ -379,13 +379,13 @@ fn report_filters_by_team_and_glob_and_refuses_bad_arguments() {
     let dir = tempfile::tempdir().unwrap();
     let db = dataset();
     let health = jsonl(&pipemon(
-        &db,
+        db,
         &["--format", "json", "query", "pipeline_health"],
     ));
     let team = health[0]["team"].as_str().unwrap();
     let out = dir.path().join("team.html");
     pipemon(
-        &db,
+        db,
         &["report", "--out", out.to_str().unwrap(), "--team", team],
     );
     let html = std::fs::read_to_string(&out).unwrap();
@@ -412,7 +412,7 @@ fn report_filters_by_team_and_glob_and_refuses_bad_arguments() {
         .take(6)
         .collect();
     pipemon(
-        &db,
+        db,
         &[
             "report",
             "--out",
@@ -435,7 +435,7 @@ fn report_filters_by_team_and_glob_and_refuses_bad_arguments() {
     let bad = Command::cargo_bin("pipemon")
         .unwrap()
         .arg("--db")
-        .arg(&db)
+        .arg(db)
         .args(["report", "--since", "fortnight"])
         .output()
         .unwrap();
