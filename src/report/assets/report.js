@@ -281,6 +281,7 @@
       if (opts.hi[i] !== null && opts.hi[i] > vmax) vmax = opts.hi[i];
     }
     vmax = vmax > 0 ? vmax * 1.05 : 1;
+    var empty = xs.length === 0;
     var Y = function (v) { return T + (H - T - B) * (1 - v / vmax); };
     var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, class: 'chart ' + opts.cls, role: 'img', 'aria-label': opts.label });
     var title = svg('title', {}); title.textContent = opts.label; root.appendChild(title);
@@ -289,8 +290,9 @@
     for (var k = 0; k <= 4; k++) {
       var v = vmax / 4 * k, y = Y(v);
       g.appendChild(svg('line', { x1: L, x2: W - R, y1: y, y2: y, class: 'axis' }));
-      g.appendChild(svgText(L - 6, y + 4, opts.fmt(v), 'end'));
+      if (!empty) g.appendChild(svgText(L - 6, y + 4, opts.fmt(v), 'end'));
     }
+    if (empty) g.appendChild(svgText((L + W - R) / 2, (T + H - B) / 2, 'No runs started in this window', 'middle'));
     timeAxis(g, x0, x1, X, H - B);
     // Band: contiguous stretches where the baseline exists.
     var band = '', exp = '', up = '';
