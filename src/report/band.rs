@@ -30,16 +30,21 @@ pub struct Band {
 }
 
 /// Per run of `runs` (sorted by start), the duration band and the records band the
-/// detectors held when that run arrived; None before a baseline exists.
-pub fn bands(cfg: &DetectConfig, runs: &[Run]) -> Vec<(Option<Band>, Option<Band>)> {
+/// detectors held when that run arrived; None before a baseline exists, and for runs
+/// that started before `from` (replayed into the history, not judged).
+pub fn bands(cfg: &DetectConfig, runs: &[Run], from: Millis) -> Vec<(Option<Band>, Option<Band>)> {
     let mut hist = History::new(cfg.history_runs, cfg.seasonal_runs);
     let first = runs.first().map(|r| r.start_at);
     let mut out = Vec::with_capacity(runs.len());
     for run in runs {
-        out.push((
-            duration_band(cfg, &hist),
-            volume_band(cfg, &hist, first, run.start_at),
-        ));
+        if run.start_at >= from {
+            out.push((
+                duration_band(cfg, &hist),
+                volume_band(cfg, &hist, first, run.start_at),
+            ));
+        } else {
+            out.push((None, None));
+        }
         if run.outcome != Outcome::Running {
             hist.push(Past::from_run(run));
         }
@@ -124,7 +129,7 @@ mod tests {
         let cfg = DetectConfig::default();
         // 10 minutes and 1,000 records every hour for 10 days.
         let runs: Vec<Run> = (0..240).map(|i| run(i, 600_000, 1000)).collect();
-        let b = bands(&cfg, &runs);
+        let b = bands(&cfg, &runs, 0);
         // Fewer than anomaly_min_history (10) runs: no band yet.
         assert!(b[..10].iter().all(|(d, _)| d.is_none()));
         let (d, v) = b[239];
@@ -146,7 +151,7 @@ mod tests {
     fn a_short_job_gets_the_absolute_excess_floor() {
         let cfg = DetectConfig::default();
         let runs: Vec<Run> = (0..30).map(|i| run(i, 5_000, 10)).collect();
-        let d = bands(&cfg, &runs)[29].0.expect("band");
+        let d = bands(&cfg, &runs, 0)[29].0.expect("band");
         // 5 s expected: 2x is 10 s, but the alert needs 60 s more than expected.
         assert!((d.upper - 65_000.0).abs() < 1.0);
     }

@@ -95,6 +95,20 @@
       var acc = Math.floor(D.window_start_ms / 1000);
       for (var i = 0; i < raw.t.length; i++) { acc += raw.t[i]; t[i] = acc * 1000; }
       raw.ms = t;
+      // Bands: log-quantised deltas at every bs-th run and the last; expanded to
+      // one value per run (null where no band point is) for the chart code.
+      var pts = [];
+      for (i = 0; i < t.length; i++) if (i % raw.bs === 0 || i === t.length - 1) pts.push(i);
+      ['de', 'du', 'dl', 've', 'vu', 'vl'].forEach(function (k) {
+        var vol = k[0] === 'v', acc2 = 0, full = new Array(t.length).fill(null);
+        raw[k].forEach(function (v, j) {
+          if (v === null) return;
+          acc2 += v;
+          var x = Math.exp(acc2 / 200);
+          full[pts[j]] = vol ? x - 1 : x;
+        });
+        raw[k] = full;
+      });
       seriesCache.set(p.idx, raw);
     }
     return seriesCache.get(p.idx);
@@ -306,7 +320,10 @@
       }
       seg = [];
     }
-    for (i = 0; i < xs.length; i++) { if (opts.hi[i] === null) flush(); else seg.push(i); }
+    for (i = 0; i < xs.length; i++) {
+      if (opts.hi[i] !== null) seg.push(i);
+      else if (i % s.bs === 0 || i === xs.length - 1) flush();
+    }
     flush();
     g.appendChild(svg('path', { d: band || 'M0 0', class: 'bandarea' }));
     g.appendChild(svg('path', { d: up || 'M0 0', class: 'upper' }));
