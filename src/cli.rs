@@ -81,6 +81,10 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Score pipemon against generated data with ground truth (the take-home's 6 checks).
     Eval(EvalArgs),
+    /// Write a self-contained HTML health report (overview, teams, pipelines, alerts).
+    Report(ReportArgs),
+    /// Write OpenMetrics text for Prometheus (node_exporter's textfile collector).
+    Metrics(MetricsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -260,6 +264,30 @@ pub struct GenerateArgs {
     /// First day of the data (RFC 3339 date or time); default 2026-10-01.
     #[arg(long)]
     pub start: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The HTML file to write (written to a temporary file, then renamed).
+    #[arg(long, default_value = "report.html")]
+    pub out: PathBuf,
+    /// Charts and recent alerts from this long before the latest event (`14d`, `36h`),
+    /// or from a time (RFC 3339, a date, epoch ms).
+    #[arg(long, default_value = "14d")]
+    pub since: String,
+    /// Only this team's pipelines.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Only pipelines whose id matches this glob (`payments_*`).
+    #[arg(long)]
+    pub pipeline: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// The file to write (temporary file + rename); standard output when absent.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -8,10 +8,12 @@ pub mod eval;
 pub mod evaluate;
 pub mod generate;
 pub mod import;
+pub mod metrics;
 pub mod notifications;
 pub mod notify;
 pub mod query;
 pub mod rejected;
+pub mod report;
 pub mod silence;
 
 use std::path::PathBuf;
@@ -70,6 +72,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Config(a)) => config::run(&ctx, a),
         Some(Command::Generate(a)) => generate::run(&ctx, a),
         Some(Command::Eval(a)) => eval::run(&ctx, a),
+        Some(Command::Report(a)) => report::run(&ctx, a),
+        Some(Command::Metrics(a)) => metrics::run(&ctx, a),
         None => Err(crate::error::hinted(
             "no command given",
             "try `pipemon import FILE`, `pipemon evaluate`, `pipemon query pipeline_health`, or `pipemon --help`",

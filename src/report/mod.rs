@@ -1,0 +1,601 @@
+//! `pipemon report`: one self-contained HTML file showing fleet health, failing
+//! first, down to each pipeline's charts and each alert's evidence.
+//!
+//! The page is data plus a small renderer. Rust gathers everything from the
+//! database (the same `pipeline_health` rows `pipemon query` prints, the alerts of
+//! alerts.md, the detector's bands) and inlines it as JSON: one block for the
+//! overview and alerts, and one block per pipeline for its run series, which the
+//! page parses only when that pipeline is opened. `assets/report.js` draws tables and
+//! SVG charts from it; `assets/report.css` styles them. Nothing is fetched when the
+//! file is opened: a Content-Security-Policy forbids every network source.
+
+pub mod band;
+pub mod why;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use anyhow::{Context, Result};
+use globset::GlobMatcher;
+use rusqlite::Connection;
+use serde_json::{Map, Value, json};
+
+use crate::detect::DetectConfig;
+use crate::detect::alerts::{AlertFilter, list_json};
+use crate::model::{Millis, Outcome, Run};
+use crate::time::{format_ms, parse_rfc3339};
+
+const CSS: &str = include_str!("assets/report.css");
+const JS: &str = include_str!("assets/report.js");
+
+/// Where the report's charts start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// This long before the latest event in the database.
+    Before(i64),
+    /// This instant.
+    At(Millis),
+}
+
+/// What `pipemon report` was asked for.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    pub since: Since,
+    pub team: Option<String>,
+    pub pipeline: Option<GlobMatcher>,
+    /// When the report is written (shown on the page).
+    pub generated_at: Millis,
+}
+
+/// Alert kinds that make a pipeline `failing`, `late` or `degraded` while firing.
+const FAILING_KINDS: [&str; 4] = [
+    "pipeline_failed",
+    "consecutive_failures",
+    "stuck_run",
+    "systemic_failure",
+];
+const LATE_KINDS: [&str; 1] = ["missed_run"];
+
+/// A pipeline's state from its current failure streak and its firing alerts:
+/// `failing` (a final failure not yet followed by a success, or a firing failure
+/// or stuck-run alert), else `late` (a firing missed_run), else `degraded` (any
+/// other firing alert: duration, degradation, volume, failure rate), else `healthy`.
+pub fn state(consecutive_failures: i64, firing_kinds: &[&str]) -> &'static str {
+    if consecutive_failures > 0 || firing_kinds.iter().any(|k| FAILING_KINDS.contains(k)) {
+        "failing"
+    } else if firing_kinds.iter().any(|k| LATE_KINDS.contains(k)) {
+        "late"
+    } else if !firing_kinds.is_empty() {
+        "degraded"
+    } else {
+        "healthy"
+    }
+}
+
+/// What the report holds, before it is written out as HTML.
+pub struct ReportData {
+    /// Overview, teams, alerts: the page's first JSON block.
+    pub main: Value,
+    /// Per pipeline (in `main.pipelines` order), its series block.
+    pub series: Vec<String>,
+}
+
+/// Gathers the report from the database.
+pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Result<ReportData> {
+    crate::query::refresh_stats_now(conn)?;
+    let data_end: Option<Millis> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'data_end'", [], |r| {
+            r.get(0)
+        })
+        .ok();
+    let end = data_end.unwrap_or(opts.generated_at);
+    let window_start = match opts.since {
+        Since::Before(ms) => end - ms,
+        Since::At(t) => t,
+    };
+
+    let health = crate::query::select_rows(
+        conn,
+        "SELECT * FROM pipeline_health ORDER BY pipeline_id",
+        &[],
+    )?;
+    let mut pipelines: Vec<Map<String, Value>> = Vec::new();
+    for row in health.rows {
+        let obj: Map<String, Value> = health.columns.iter().cloned().zip(row).collect();
+        let id = obj["pipeline_id"].as_str().unwrap_or_default();
+        if opts
+            .team
+            .as_deref()
+            .is_some_and(|t| obj["team"].as_str() != Some(t))
+        {
+            continue;
+        }
+        if opts.pipeline.as_ref().is_some_and(|g| !g.is_match(id)) {
+            continue;
+        }
+        pipelines.push(obj);
+    }
+    let index: HashMap<String, usize> = pipelines
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p["pipeline_id"].as_str().unwrap_or_default().to_string(), i))
+        .collect();
+
+    // Alerts: firing ones, and every alert that started inside the window, of the
+    // pipelines shown (systemic ones when they touch one of them).
+    let all = list_json(
+        conn,
+        &AlertFilter {
+            all: true,
+            ..AlertFilter::default()
+        },
+    )?;
+    let mut alerts: Vec<Map<String, Value>> = Vec::new();
+    for a in all {
+        let firing = a["status"] == "firing";
+        let started = a["started_at"]
+            .as_str()
+            .and_then(parse_rfc3339)
+            .unwrap_or(0);
+        if !firing && started < window_start {
+            continue;
+        }
+        let shown = match a["pipeline_id"].as_str() {
+            Some(p) => index.contains_key(p),
+            None => {
+                affected(&a).iter().any(|p| index.contains_key(*p))
+                    || (opts.team.is_none() && opts.pipeline.is_none())
+            }
+        };
+        if shown {
+            alerts.push(a);
+        }
+    }
+    let history = notification_history(conn)?;
+
+    let mut firing_kinds: HashMap<&str, Vec<&str>> = HashMap::new();
+    for a in &alerts {
+        if a["status"] != "firing" {
+            continue;
+        }
+        let kind = a["kind"].as_str().unwrap_or_default();
+        match a["pipeline_id"].as_str() {
+            Some(p) => firing_kinds.entry(p).or_default().push(kind),
+            None => {
+                for p in affected(a) {
+                    firing_kinds.entry(p).or_default().push(kind);
+                }
+            }
+        }
+    }
+    let states: Vec<&str> = pipelines
+        .iter()
+        .map(|p| {
+            let id = p["pipeline_id"].as_str().unwrap_or_default();
+            let streak = p["consecutive_failures"].as_i64().unwrap_or(0);
+            state(streak, firing_kinds.get(id).map_or(&[][..], |v| &v[..]))
+        })
+        .collect();
+
+    let wanted: HashSet<&str> = alerts
+        .iter()
+        .filter_map(|a| a["pipeline_id"].as_str())
+        .collect();
+    let mut series: Vec<String> = vec![String::new(); pipelines.len()];
+    let mut runs_of: HashMap<String, Vec<Run>> = HashMap::new();
+    each_pipeline_runs(conn, |id, runs| {
+        if let Some(&i) = index.get(id) {
+            series[i] = series_json(cfg, &runs, window_start);
+            if wanted.contains(id) {
+                runs_of.insert(id.to_string(), runs);
+            }
+        }
+    })
+    .context("reading runs")?;
+    for s in series.iter_mut().filter(|s| s.is_empty()) {
+        *s = series_json(cfg, &[], window_start);
+    }
+
+    let mut alert_values = Vec::with_capacity(alerts.len());
+    for a in &alerts {
+        let id = a["id"].as_i64().unwrap_or(0);
+        let details = a["details"].as_object().cloned().unwrap_or_default();
+        let mut v = a.clone();
+        v.insert(
+            "why".into(),
+            json!(why::explain(a["kind"].as_str().unwrap_or(""), &details)),
+        );
+        let behind = a["pipeline_id"]
+            .as_str()
+            .and_then(|p| runs_of.get(p))
+            .map(|runs| runs_behind(a, runs))
+            .unwrap_or_default();
+        v.insert("runs".into(), Value::Array(behind));
+        v.insert(
+            "notifications".into(),
+            json!(history.get(&id).cloned().unwrap_or_default()),
+        );
+        v.insert(
+            "start_ms".into(),
+            json!(a["started_at"].as_str().and_then(parse_rfc3339)),
+        );
+        alert_values.push(Value::Object(v));
+    }
+
+    let mut teams: BTreeMap<String, usize> = BTreeMap::new();
+    for p in &pipelines {
+        *teams
+            .entry(p["team"].as_str().unwrap_or("unowned").to_string())
+            .or_default() += 1;
+    }
+    let last_eval = conn
+        .query_row(
+            "SELECT now, evaluated_at, elapsed_ms FROM evaluations ORDER BY id DESC LIMIT 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
+        )
+        .ok();
+    let pipelines: Vec<Value> = pipelines
+        .into_iter()
+        .zip(&states)
+        .map(|(mut p, s)| {
+            p.insert("state".into(), json!(s));
+            Value::Object(p)
+        })
+        .collect();
+    let main = json!({
+        "generated_at": format_ms(opts.generated_at),
+        "data_end": data_end.map(format_ms),
+        "window_start": format_ms(window_start),
+        "window_start_ms": window_start,
+        "window_end_ms": end,
+        "filter": {"team": opts.team, "pipeline": opts.pipeline.as_ref().map(|g| g.glob().glob().to_string())},
+        "last_evaluation": last_eval.map(|(now, at, ms)| json!({"as_of": format_ms(now), "at": format_ms(at), "seconds": ms as f64 / 1000.0})),
+        "teams": teams,
+        "pipelines": pipelines,
+        "alerts": alert_values,
+    });
+    Ok(ReportData { main, series })
+}
+
+/// Calls `f` with each pipeline's runs in start order (the detectors' order). One
+/// sequential scan of `run_state` in primary-key order (pipeline, run id), sorted per
+/// pipeline in memory: several times faster than a range scan per pipeline through
+/// the start index, which visits the table in random order.
+fn each_pipeline_runs(conn: &Connection, mut f: impl FnMut(&str, Vec<Run>)) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT pipeline_id, run_id, start_at, first_event_at, last_event_at, started_at, term_ts,
+                coalesce(term_status, 'running'), max_attempt, retries, duration_ms,
+                records_processed, coalesce(term_error_type, err_type),
+                coalesce(term_error_message, err_message), task_id, scheduled_at
+         FROM run_state WHERE first_event_at IS NOT NULL ORDER BY pipeline_id, run_id",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut current = String::new();
+    let mut runs: Vec<Run> = Vec::new();
+    let mut flush = |id: &str, mut runs: Vec<Run>| {
+        if !runs.is_empty() {
+            crate::detect::load::sort_runs(&mut runs);
+            f(id, runs);
+        }
+    };
+    while let Some(r) = rows.next()? {
+        let pipeline_id: String = r.get(0)?;
+        if pipeline_id != current {
+            flush(&current, std::mem::take(&mut runs));
+            current = pipeline_id.clone();
+        }
+        let outcome: String = r.get(7)?;
+        runs.push(Run {
+            pipeline_id,
+            run_id: r.get(1)?,
+            start_at: r.get(2)?,
+            first_event_at: r.get(3)?,
+            last_event_at: r.get(4)?,
+            started_at: r.get(5)?,
+            ended_at: r.get(6)?,
+            outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Running),
+            attempts: r.get(8)?,
+            retries: r.get(9)?,
+            duration_ms: r.get(10)?,
+            records_processed: r.get(11)?,
+            error_type: r.get(12)?,
+            error_message: r.get(13)?,
+            task_id: r.get(14)?,
+            scheduled_at: r.get(15)?,
+        });
+    }
+    flush(&current, runs);
+    Ok(())
+}
+
+/// The pipelines a systemic alert lists in its details.
+fn affected(a: &Map<String, Value>) -> Vec<&str> {
+    a["details"]
+        .get("affected_pipelines")
+        .and_then(Value::as_array)
+        .map(|v| v.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+fn outcome_letter(o: Outcome) -> char {
+    match o {
+        Outcome::Success => 's',
+        Outcome::Failed => 'f',
+        Outcome::Cancelled => 'c',
+        Outcome::Skipped => 'k',
+        Outcome::Running => 'r',
+    }
+}
+
+/// Steps of the log-quantised band values: 1/200 in natural log, 0.5 %, finer than
+/// a pixel on any chart.
+const BAND_STEPS_PER_LN: f64 = 200.0;
+
+/// Band points per chart at most: the band is smooth, so a pipeline running every
+/// five minutes needs no more points for it than the chart has room for.
+const BAND_POINTS: usize = 400;
+
+/// A pipeline's runs inside the window, compactly, as JSON text: `t` start times as
+/// seconds after the previous run (the first after the window start), `d` durations
+/// in ms, `r` records, `o` outcome letters, `y` retries; and the duration and records
+/// bands (`de`/`du`/`dl`, `ve`/`vu`/`vl`: expected, upper, lower) at every `bs`-th run
+/// and the last, each value as ln(ms) or ln(1 + records) in 1/200 steps, written as
+/// the difference from the array's previous value (null before a baseline exists).
+/// The bands come from replaying every run, not only those shown.
+fn series_json(cfg: &DetectConfig, runs: &[Run], window_start: Millis) -> String {
+    use std::fmt::Write as _;
+    let bands = band::bands(cfg, runs, window_start);
+    let shown: Vec<usize> = (0..runs.len())
+        .filter(|&i| runs[i].start_at >= window_start)
+        .collect();
+    let n = shown.len();
+    let stride = n.div_ceil(BAND_POINTS).max(1);
+    let mut out = String::with_capacity(24 * n + 64);
+    let list = |out: &mut String, key: &str, items: &mut dyn Iterator<Item = Option<i64>>| {
+        let _ = write!(out, "\"{key}\":[");
+        for (k, v) in items.enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            match v {
+                Some(v) => {
+                    let _ = write!(out, "{v}");
+                }
+                None => out.push_str("null"),
+            }
+        }
+        out.push(']');
+    };
+    out.push('{');
+    let mut prev = window_start.div_euclid(1000);
+    list(
+        &mut out,
+        "t",
+        &mut shown.iter().map(|&i| {
+            let s = runs[i].start_at.div_euclid(1000);
+            let d = s - prev;
+            prev = s;
+            Some(d)
+        }),
+    );
+    out.push(',');
+    list(
+        &mut out,
+        "d",
+        &mut shown.iter().map(|&i| runs[i].duration_ms),
+    );
+    out.push(',');
+    list(
+        &mut out,
+        "r",
+        &mut shown.iter().map(|&i| runs[i].records_processed),
+    );
+    out.push(',');
+    list(
+        &mut out,
+        "y",
+        &mut shown.iter().map(|&i| Some(runs[i].retries)),
+    );
+    out.push_str(",\"o\":\"");
+    out.extend(shown.iter().map(|&i| outcome_letter(runs[i].outcome)));
+    let _ = write!(out, "\",\"bs\":{stride}");
+    let points: Vec<usize> = (0..n)
+        .filter(|k| k % stride == 0 || *k + 1 == n)
+        .map(|k| shown[k])
+        .collect();
+    type Pick = fn(&(Option<band::Band>, Option<band::Band>)) -> Option<f64>;
+    let picks: [(&str, Pick, bool); 6] = [
+        ("de", |b| b.0.map(|b| b.expected), false),
+        ("du", |b| b.0.map(|b| b.upper), false),
+        ("dl", |b| b.0.map(|b| b.lower), false),
+        ("ve", |b| b.1.map(|b| b.expected), true),
+        ("vu", |b| b.1.map(|b| b.upper), true),
+        ("vl", |b| b.1.map(|b| b.lower), true),
+    ];
+    for (key, pick, volume) in picks {
+        let mut last = 0i64;
+        out.push(',');
+        list(
+            &mut out,
+            key,
+            &mut points.iter().map(|&i| {
+                pick(&bands[i]).map(|x| {
+                    let l = if volume {
+                        x.max(0.0).ln_1p()
+                    } else {
+                        x.max(1.0).ln()
+                    };
+                    let q = (l * BAND_STEPS_PER_LN).round() as i64;
+                    let d = q - last;
+                    last = q;
+                    d
+                })
+            }),
+        );
+    }
+    out.push('}');
+    out
+}
+
+/// The runs an alert rests on: those overlapping its episode (from the first
+/// failure or the alert's start to its resolution or last sighting), the run it
+/// names, and for a failure-rate spike the window of runs the test looked at.
+/// At most the `RUNS_BEHIND` latest.
+/// Runs listed under an alert, at most.
+const RUNS_BEHIND: usize = 15;
+
+fn runs_behind(a: &Map<String, Value>, runs: &[Run]) -> Vec<Value> {
+    let d = &a["details"];
+    let ts = |k: &str| a[k].as_str().and_then(parse_rfc3339);
+    let started = ts("started_at").unwrap_or(0);
+    let mut from = d
+        .get("first_failure_at")
+        .and_then(Value::as_str)
+        .and_then(parse_rfc3339)
+        .unwrap_or(started)
+        .min(started);
+    let to = ts("resolved_at").or(ts("last_seen_at")).unwrap_or(started);
+    let run_id = a["run_id"].as_str();
+    if a["kind"] == "failure_rate_spike"
+        && let Some(n) = d.get("window_runs").and_then(Value::as_u64)
+        && let Some(pos) = runs.iter().position(|r| Some(r.run_id.as_str()) == run_id)
+    {
+        from = runs[pos.saturating_sub(n as usize - 1)].start_at.min(from);
+    }
+    let named: Vec<&str> = [
+        run_id,
+        d.get("last_run_id").and_then(Value::as_str),
+        d.get("resolved_by_run_id").and_then(Value::as_str),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut out: Vec<&Run> = runs
+        .iter()
+        .filter(|r| {
+            named.contains(&r.run_id.as_str())
+                || (r.start_at <= to && r.ended_at.unwrap_or(Millis::MAX) >= from)
+        })
+        .collect();
+    if out.len() > RUNS_BEHIND {
+        out.drain(..out.len() - RUNS_BEHIND);
+    }
+    out.into_iter()
+        .map(|r| {
+            json!({
+                "run_id": r.run_id,
+                "started_at": format_ms(r.start_at),
+                "ended_at": r.ended_at.map(format_ms),
+                "outcome": r.outcome.as_str(),
+                "attempts": r.attempts,
+                "duration_ms": r.duration_ms,
+                "records": r.records_processed,
+                "error": r.error_type.as_ref().map(|t| match &r.error_message {
+                    Some(m) => format!("{t}: {m}"),
+                    None => t.clone(),
+                }),
+            })
+        })
+        .collect()
+}
+
+/// Per alert id, its notifications: receiver, why (reason), status, when queued and
+/// sent, attempts, and the last error. Read from the outbox (`notifications`), which
+/// lists the alerts each notification carried.
+pub fn notification_history(conn: &Connection) -> Result<HashMap<i64, Vec<Value>>> {
+    let mut stmt = conn.prepare(
+        "SELECT CAST(j.value AS INTEGER), n.receiver, n.receiver_type, n.reason, n.status,
+                n.created_at, n.sent_at, n.attempts, n.last_error
+         FROM notifications n, json_each(n.alert_ids) j
+         ORDER BY n.id",
+    )?;
+    let mut out: HashMap<i64, Vec<Value>> = HashMap::new();
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let attempts: i64 = r.get(7)?;
+        out.entry(r.get(0)?).or_default().push(json!({
+            "receiver": r.get::<_, String>(1)?,
+            "receiver_type": r.get::<_, String>(2)?,
+            "reason": r.get::<_, String>(3)?,
+            "status": r.get::<_, String>(4)?,
+            "queued_at": format_ms(r.get(5)?),
+            "sent_at": r.get::<_, Option<i64>>(6)?.map(format_ms),
+            "attempts": attempts,
+            "retries": (attempts - 1).max(0),
+            "last_error": r.get::<_, Option<String>>(8)?,
+        }));
+    }
+    Ok(out)
+}
+
+/// JSON made safe inside a `<script>` element: `<` written as `\u003c`, so no
+/// `</script>` or `<!--` can appear, whatever the pipeline names hold.
+fn script_json(v: &Value) -> String {
+    v.to_string().replace('<', "\\u003c")
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The HTML page. Series blocks come before the renderer so a page opened at a
+/// pipeline's address (`#p/ID`) finds its data.
+pub fn render(data: &ReportData) -> String {
+    let mut html = String::with_capacity(1 << 20);
+    let title = match data.main["filter"]["team"].as_str() {
+        Some(t) => format!("pipemon report: {}", escape_html(t)),
+        None => "pipemon report".to_string(),
+    };
+    html.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    html.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">\n");
+    html.push_str(&format!(
+        "<title>{title}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n"
+    ));
+    html.push_str("<header><a href=\"#\" class=\"brand\">pipemon</a><nav id=\"crumbs\" aria-label=\"Breadcrumb\"></nav><span id=\"asof\"></span></header>\n");
+    html.push_str("<main id=\"app\"><noscript>This report draws its tables and charts with JavaScript; please enable it.</noscript></main>\n");
+    html.push_str("<script type=\"application/json\" id=\"pipemon-data\">");
+    html.push_str(&script_json(&data.main));
+    html.push_str("</script>\n");
+    for (i, s) in data.series.iter().enumerate() {
+        html.push_str(&format!("<script type=\"application/json\" id=\"s{i}\">"));
+        // Numbers and outcome letters only: nothing to escape.
+        html.push_str(s);
+        html.push_str("</script>\n");
+    }
+    html.push_str("<script>\n");
+    html.push_str(JS);
+    html.push_str("</script>\n</body>\n</html>\n");
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_rank_failures_first() {
+        assert_eq!(state(2, &[]), "failing");
+        assert_eq!(state(0, &["stuck_run", "missed_run"]), "failing");
+        assert_eq!(state(0, &["missed_run", "volume_anomaly"]), "late");
+        assert_eq!(state(0, &["volume_anomaly"]), "degraded");
+        assert_eq!(state(0, &[]), "healthy");
+    }
+
+    #[test]
+    fn script_json_cannot_close_its_element() {
+        let v = json!({"pipeline_id": "</script><script>alert(1)</script>"});
+        let s = script_json(&v);
+        assert!(!s.contains("</"));
+        assert_eq!(serde_json::from_str::<Value>(&s).unwrap(), v);
+    }
+}
