@@ -173,7 +173,7 @@ fn silences_hold_back_then_release() {
 }
 
 #[test]
-fn flapping_within_hold_down_is_one_alert() {
+fn flapping_announces_every_episode_and_holds_lone_resolutions_down() {
     let db = Db::new();
     let c = file_config(&db, "", "");
     let mut c = c;
@@ -181,10 +181,16 @@ fn flapping_within_hold_down_is_one_alert() {
     let a1 = db.fire("pipeline_failed", Some("a"), "data", T0, json!({}));
     db.tick(&c, T0);
     db.tick(&c, T0 + 30_000);
-    assert_eq!(sent(&db).len(), 1);
+    assert_eq!(sent(&db), vec![vec![f(a1)]]);
     db.resolve(a1, T0 + 2 * MIN);
     db.tick(&c, T0 + 5 * MIN + 30_000);
-    // The condition returns within the hold-down: same fingerprint, new row.
+    assert_eq!(
+        sent(&db).len(),
+        1,
+        "a lone resolution waits out the hold-down"
+    );
+    // The condition returns within the hold-down: a new episode, announced, and the
+    // held resolution travels with it.
     let a2 = db.fire(
         "pipeline_failed",
         Some("a"),
@@ -193,18 +199,15 @@ fn flapping_within_hold_down_is_one_alert() {
         json!({}),
     );
     db.tick(&c, T0 + 10 * MIN + 30_000);
-    db.tick(&c, T0 + 15 * MIN + 30_000);
-    assert_eq!(
-        sent(&db).len(),
-        1,
-        "neither the resolution nor the re-firing is sent"
-    );
-    // It resolves for good: one resolution, once the hold-down has passed.
+    assert_eq!(sent(&db)[1], vec![f(a2), r(a1)]);
     db.resolve(a2, T0 + 20 * MIN);
     db.tick(&c, T0 + 25 * MIN + 30_000);
-    assert_eq!(sent(&db).len(), 1, "still inside the hold-down");
+    assert_eq!(sent(&db).len(), 2, "still inside the hold-down");
     db.tick(&c, T0 + 30 * MIN + 30_000);
-    assert_eq!(sent(&db), vec![vec![f(a1)], vec![r(a2)]]);
+    assert_eq!(
+        sent(&db),
+        vec![vec![f(a1)], vec![f(a2), r(a1)], vec![r(a2)]]
+    );
 }
 
 #[test]

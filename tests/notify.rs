@@ -295,11 +295,15 @@ fn at_least_once_after_a_crash_mid_send() {
     db.fire("pipeline_failed", Some("a"), "data", T0, json!({}));
     db.process(&c, T0);
     let conn = db.store.conn().unwrap();
-    // A sender claimed the row and died before recording the outcome: while its lease
-    // holds nobody else sends; once it lapses the row is sent again.
+    // A live sender (this process) holds the row's lease: nobody else sends it while
+    // the lease holds; once it lapses the row is sent again.
     let wall = pipemon::time::now_ms();
-    conn.execute("UPDATE notifications SET lease_until = ?1", [wall + 60_000])
-        .unwrap();
+    let me = std::process::id() as i64;
+    conn.execute(
+        "UPDATE notifications SET lease_until = ?1, lease_pid = ?2",
+        rusqlite::params![wall + 60_000, me],
+    )
+    .unwrap();
     db.deliver(&c, T0);
     assert_eq!(srv.requests().len(), 0);
     conn.execute("UPDATE notifications SET lease_until = ?1", [wall - 1])
@@ -307,6 +311,22 @@ fn at_least_once_after_a_crash_mid_send() {
     db.deliver(&c, T0);
     assert_eq!(srv.wait_for(1, 5).len(), 1);
     assert_eq!(db.outbox()[0].status, "sent");
+    // A sender that was killed holding a lease: its lease is taken over at once.
+    db.fire("pipeline_failed", Some("b"), "data", T0, json!({}));
+    db.tick(&c, T0 + 10 * MIN);
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id() as i64;
+    dead.wait().unwrap();
+    conn.execute(
+        "UPDATE notifications SET status = 'pending', lease_until = ?1, lease_pid = ?2
+         WHERE id = (SELECT max(id) FROM notifications)",
+        rusqlite::params![wall + 60_000, dead_pid],
+    )
+    .unwrap();
+    let before = srv.requests().len();
+    db.deliver(&c, T0 + 10 * MIN);
+    assert_eq!(srv.wait_for(before + 1, 5).len(), before + 1);
+    assert!(db.outbox().iter().all(|r| r.status == "sent"));
 }
 
 #[test]

@@ -272,10 +272,13 @@ pub fn process(conn: &Connection, config: &Config, now: Millis) -> Result<()> {
                 receivers.push(r.receiver.clone());
             }
         }
+        let first_seen = a.receivers.is_empty();
         a.receivers = receivers;
-        // Every alert here fires or is history seen for the first time; resolved
-        // alerts seen before keep the state they had and are not reloaded.
-        let firing = a.is_firing();
+        // Every alert here fires or is seen for the first time (it may have opened
+        // and resolved since the last evaluation); resolved alerts seen before keep
+        // the state they had and are not reloaded. Silences and maintenance windows
+        // apply to both.
+        let firing = a.is_firing() || first_seen;
         let silenced_by: Vec<i64> = if firing {
             silences
                 .iter()
@@ -372,9 +375,28 @@ fn set_list(d: &mut Map<String, Value>, key: &str, list: Vec<Value>) {
 }
 
 /// Sends the notifications that are due: flushes notification groups whose time has
-/// come (so `pipemon notify` from cron keeps grouping timers exact without a new
-/// evaluation), then sends due outbox rows with retries.
-pub fn deliver(store: &Store, config: &Config, now: Millis) -> Result<()> {
+/// come at `now` (so `pipemon notify` from cron keeps grouping timers exact without a
+/// new evaluation), then sends due outbox rows with retries on the wall clock.
+pub fn deliver(store: &Store, config: &Config, now: Millis) -> Result<send::DeliveryReport> {
+    deliver_with(
+        store,
+        config,
+        now,
+        send::SendOptions {
+            clock: crate::time::now_ms(),
+            fsync: false,
+        },
+    )
+}
+
+/// `deliver` with the delivery clock and durability chosen by the caller (tests
+/// inject the clock; the delivery bench measures with and without fsync).
+pub fn deliver_with(
+    store: &Store,
+    config: &Config,
+    now: Millis,
+    opts: send::SendOptions,
+) -> Result<send::DeliveryReport> {
     let policy = Policy::new(config)?;
     {
         let mut conn = store.conn()?;
@@ -382,7 +404,7 @@ pub fn deliver(store: &Store, config: &Config, now: Millis) -> Result<()> {
         group::flush_due(&tx, &policy, now)?;
         tx.commit()?;
     }
-    send::send_due(store, config, &policy, now)
+    send::send_due(store, config, &policy, opts)
 }
 
 /// Whether a receiver type groups (everything but alertmanager, which is re-posted

@@ -328,7 +328,13 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
         if let Some(u) = &r.url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
-            p.push((format!("{k}.url"), format!("{u:?} is not an http(s) URL")));
+            p.push((
+                format!("{k}.url"),
+                format!(
+                    "{:?} is not an http(s) URL (shown without its path, query and credentials, which may hold a secret)",
+                    redact_url(u)
+                ),
+            ));
         }
         if r.timeout.is_some_and(|t| t.ms() <= 0) {
             p.push((format!("{k}.timeout"), "must be more than 0s".into()));
@@ -520,5 +526,47 @@ priority = "low"
             p.ownership_for("etl"),
             (Some("data".into()), Some(Priority::Low), None)
         );
+    }
+}
+
+/// A URL as it may be shown to people: scheme and host only; credentials, path, query
+/// and fragment (where webhook URLs carry their secret) become `…`.
+pub fn redact_url(u: &str) -> String {
+    let (scheme, rest) = match u.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), u),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let hidden = authority.contains('@') || end < rest.len();
+    format!("{scheme}{host}{}", if hidden { "/…" } else { "" })
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn secrets_in_urls_are_not_shown() {
+        let cases = [
+            (
+                "https://hooks.slack.com/services/T0/B0/SECRET",
+                "https://hooks.slack.com/…",
+            ),
+            ("hooks.slack.com/services/T0/B0/SECRET", "hooks.slack.com/…"),
+            (
+                "ftp://user:pw@example.com/x?token=SECRET",
+                "ftp://example.com/…",
+            ),
+            ("https://user:SECRET@example.com", "https://example.com/…"),
+            ("https://example.com", "https://example.com"),
+            ("example.com?key=SECRET", "example.com/…"),
+        ];
+        for (url, want) in cases {
+            let got = redact_url(url);
+            assert_eq!(got, want, "{url}");
+            assert!(!got.contains("SECRET"), "{got}");
+        }
     }
 }

@@ -122,14 +122,29 @@ impl Db {
         tx.commit().unwrap();
     }
 
-    pub fn deliver(&self, config: &Config, now: i64) {
-        pipemon::alert::deliver(&self.store, config, now).unwrap();
+    /// Delivers with the delivery clock at `now` too (tests inject both clocks).
+    pub fn deliver(&self, config: &Config, now: i64) -> pipemon::alert::send::DeliveryReport {
+        pipemon::alert::deliver_with(
+            &self.store,
+            config,
+            now,
+            pipemon::alert::send::SendOptions {
+                clock: now,
+                fsync: false,
+            },
+        )
+        .unwrap()
     }
 
     /// process + deliver, like one `evaluate` run.
     pub fn tick(&self, config: &Config, now: i64) {
         self.process(config, now);
         self.deliver(config, now);
+    }
+
+    /// Sets the backfill line (as `evaluate --notify-since` does).
+    pub fn notify_since(&self, at: i64) {
+        pipemon::store::meta_set(&self.store.conn().unwrap(), "notify_since", at).unwrap();
     }
 
     pub fn alert(&self, id: i64) -> Value {
