@@ -19,8 +19,8 @@ use rand::RngExt;
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
+use crate::alert::config::{AlertConfig, ReceiverConfig, ReceiverType};
 use crate::alert::policy::Policy;
-use crate::config::{Config, ReceiverConfig, ReceiverType};
 use crate::model::Millis;
 use crate::store::Store;
 
@@ -81,7 +81,7 @@ struct Due {
 }
 
 /// Sends every due row.
-pub fn send_due(store: &Store, config: &Config, policy: &Policy, now: Millis) -> Result<()> {
+pub fn send_due(store: &Store, config: &AlertConfig, policy: &Policy, now: Millis) -> Result<()> {
     let conn = store.conn()?;
     let due: Vec<Due> = {
         // The head of each lane only: later rows of a lane wait for earlier ones.
@@ -141,7 +141,7 @@ fn record(
     conn: &Connection,
     row: &Due,
     outcome: &Attempt,
-    config: &Config,
+    config: &AlertConfig,
     now: Millis,
 ) -> Result<()> {
     let attempts = row.attempts + 1;

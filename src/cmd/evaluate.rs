@@ -42,7 +42,8 @@ pub fn run(ctx: &Context, args: &EvaluateArgs) -> Result<()> {
     let now = parse_now(&store, &args.now)?;
     let summary = evaluate(
         &store,
-        &config,
+        &config.detect,
+        &config.alert,
         &EvaluateOptions {
             now,
             rebuild: args.rebuild,

@@ -23,7 +23,7 @@ pub fn run(ctx: &Context, args: &NotifyArgs) -> Result<()> {
         [],
         |r| r.get(0),
     )?;
-    crate::alert::deliver(&store, &config, now)?;
+    crate::alert::deliver(&store, &config.alert, now)?;
     let conn = store.conn()?;
     let (sent, retry, failed): (i64, i64, i64) = conn.query_row(
         "SELECT count(*) FILTER (WHERE outcome = 'sent'), count(*) FILTER (WHERE outcome = 'retry'),

@@ -118,12 +118,12 @@ impl Db {
     pub fn process(&self, config: &Config, now: i64) {
         let mut c = self.store.conn().unwrap();
         let tx = c.transaction().unwrap();
-        pipemon::alert::process(&tx, config, now).unwrap();
+        pipemon::alert::process(&tx, &config.alert, now).unwrap();
         tx.commit().unwrap();
     }
 
     pub fn deliver(&self, config: &Config, now: i64) {
-        pipemon::alert::deliver(&self.store, config, now).unwrap();
+        pipemon::alert::deliver(&self.store, &config.alert, now).unwrap();
     }
 
     /// process + deliver, like one `evaluate` run.
