@@ -77,7 +77,7 @@ fn main() {
         let mut c = store.conn().unwrap();
         let tx = c.transaction().unwrap();
         let start = Instant::now();
-        pipemon::alert::process(&tx, &config, now).unwrap();
+        pipemon::alert::process(&tx, &config.alert, now).unwrap();
         tx.commit().unwrap();
         start.elapsed()
     };
@@ -85,7 +85,7 @@ fn main() {
     let steady = pass(t0 + 1_000);
     let flush = pass(t0 + 31_000);
     let start = Instant::now();
-    pipemon::alert::deliver(&store, &config, t0 + 31_000).unwrap();
+    pipemon::alert::deliver(&store, &config.alert, t0 + 31_000).unwrap();
     let deliver = start.elapsed();
     let c = store.conn().unwrap();
     let (alerts, firing, inhibited): (i64, i64, i64) = c

@@ -177,7 +177,7 @@ fn flapping_announces_every_episode_and_holds_lone_resolutions_down() {
     let db = Db::new();
     let c = file_config(&db, "", "");
     let mut c = c;
-    c.alerting.flap_hold_down = pipemon::config::Dur(10 * MIN);
+    c.alert.alerting.flap_hold_down = pipemon::config::Dur(10 * MIN);
     let a1 = db.fire("pipeline_failed", Some("a"), "data", T0, json!({}));
     db.tick(&c, T0);
     db.tick(&c, T0 + 30_000);
@@ -403,7 +403,7 @@ severity = "low"
         .unwrap();
     assert_eq!(n, 0);
     // Ownership rules removed from the configuration: the overrides are cleared.
-    pipemon::alert::apply_ownership(&conn, &config("")).unwrap();
+    pipemon::alert::apply_ownership(&conn, &config("").alert).unwrap();
     let t: Option<String> = conn
         .query_row(
             "SELECT team_override FROM pipelines WHERE pipeline_id = 'billing_daily'",

@@ -395,7 +395,7 @@ fn transient_failures_give_up_after_the_configured_time() {
     srv.script(&[Reply::Status(502), Reply::Status(502), Reply::Status(502)]);
     let db = Db::new();
     let mut c = hook_config(&srv.url("/hook"), "type = \"webhook\"");
-    c.delivery.give_up_after = pipemon::config::Dur(2 * MIN);
+    c.alert.delivery.give_up_after = pipemon::config::Dur(2 * MIN);
     db.fire("pipeline_failed", Some("a"), "data", T0, json!({}));
     db.tick(&c, T0);
     assert_eq!(db.outbox()[0].status, "pending");

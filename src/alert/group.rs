@@ -32,12 +32,12 @@ use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
+use crate::alert::config::ReceiverType;
 use crate::alert::matcher::Labels;
 use crate::alert::payload::{self, Item, NotifyAlert};
 use crate::alert::policy::Policy;
 use crate::alert::route::Route;
 use crate::alert::{AlertRow, load_alerts};
-use crate::config::ReceiverType;
 use crate::model::Millis;
 
 /// The group key under which Alertmanager receivers' announcements are kept (they are

@@ -10,6 +10,7 @@
 //! separate cron invocations behave like one long-running process, and the clock can
 //! be injected in tests.
 
+pub mod config;
 pub mod group;
 pub mod inhibit;
 pub mod matcher;
@@ -26,7 +27,7 @@ use anyhow::Result;
 use rusqlite::{Connection, Row, TransactionBehavior, params};
 use serde_json::{Map, Value, json};
 
-use crate::config::{Config, ReceiverType};
+use crate::alert::config::{AlertConfig, ReceiverType};
 use crate::model::{AlertKind, Millis, Priority};
 use crate::store::Store;
 
@@ -150,7 +151,7 @@ pub fn load_alerts(
 /// Writes the configuration's ownership rules into `pipelines.*_override` so views,
 /// detection and alerting all see the effective team, priority and environment.
 /// Pipelines no rule matches get their overrides cleared.
-pub fn apply_ownership(conn: &Connection, config: &Config) -> Result<()> {
+pub fn apply_ownership(conn: &Connection, config: &AlertConfig) -> Result<()> {
     let policy = Policy::new(config)?;
     apply_ownership_with(conn, &policy)
 }
@@ -230,7 +231,7 @@ fn load_pipelines(conn: &Connection) -> Result<(HashMap<String, PipelineInfo>, U
 /// Applies policy to the alerts table after detection changed it, inside the same
 /// transaction: ownership, severity, routing (`receivers`), silences, maintenance
 /// windows, inhibition, group membership, and queueing the notifications now due.
-pub fn process(conn: &Connection, config: &Config, now: Millis) -> Result<()> {
+pub fn process(conn: &Connection, config: &AlertConfig, now: Millis) -> Result<()> {
     let policy = Policy::new(config)?;
     apply_ownership_with(conn, &policy)?;
     let (pipelines, upstream) = load_pipelines(conn)?;
@@ -377,7 +378,7 @@ fn set_list(d: &mut Map<String, Value>, key: &str, list: Vec<Value>) {
 /// Sends the notifications that are due: flushes notification groups whose time has
 /// come at `now` (so `pipemon notify` from cron keeps grouping timers exact without a
 /// new evaluation), then sends due outbox rows with retries on the wall clock.
-pub fn deliver(store: &Store, config: &Config, now: Millis) -> Result<send::DeliveryReport> {
+pub fn deliver(store: &Store, config: &AlertConfig, now: Millis) -> Result<send::DeliveryReport> {
     deliver_with(
         store,
         config,
@@ -393,7 +394,7 @@ pub fn deliver(store: &Store, config: &Config, now: Millis) -> Result<send::Deli
 /// inject the clock; the delivery bench measures with and without fsync).
 pub fn deliver_with(
     store: &Store,
-    config: &Config,
+    config: &AlertConfig,
     now: Millis,
     opts: send::SendOptions,
 ) -> Result<send::DeliveryReport> {

@@ -12,9 +12,9 @@
 use serde_json::{Map, Value, json};
 
 use crate::alert::AlertRow;
+use crate::alert::config::{ReceiverConfig, ReceiverType};
 use crate::alert::matcher::Labels;
 use crate::alert::policy::Policy;
-use crate::config::{ReceiverConfig, ReceiverType};
 use crate::model::Millis;
 use crate::time::format_ms;
 

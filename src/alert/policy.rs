@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use globset::{Glob, GlobMatcher};
 
+use crate::alert::config::{AlertConfig, ReceiverConfig, ReceiverType, RouteConfig};
 use crate::alert::matcher::{self, Labels, Matcher};
 use crate::alert::route::Route;
 use crate::alert::timeinterval::TimeInterval;
-use crate::config::{Config, ReceiverConfig, ReceiverType, RouteConfig};
 use crate::model::{AlertKind, Priority, Severity};
 
 /// A configured inhibit rule, parsed.
@@ -61,7 +61,7 @@ fn glob(pattern: &str) -> Result<GlobMatcher, String> {
 
 impl Policy {
     /// Compiles a configuration; invalid configuration is an error listing every problem.
-    pub fn new(config: &Config) -> anyhow::Result<Policy> {
+    pub fn new(config: &AlertConfig) -> anyhow::Result<Policy> {
         let problems = validate(config);
         if !problems.is_empty() {
             let list: Vec<String> = problems.iter().map(|(k, m)| format!("{k}: {m}")).collect();
@@ -218,7 +218,7 @@ impl Policy {
 }
 
 /// Every semantic problem in a configuration, as (key path, message).
-pub fn validate(config: &Config) -> Vec<(String, String)> {
+pub fn validate(config: &AlertConfig) -> Vec<(String, String)> {
     let mut p: Vec<(String, String)> = Vec::new();
     for (i, o) in config.ownership.iter().enumerate() {
         if let Err(e) = glob(&o.pattern) {
@@ -263,7 +263,7 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
             ));
         }
     }
-    let names = crate::config::receiver_names(config);
+    let names = crate::alert::config::receiver_names(config);
     let intervals: Vec<&str> = config
         .time_intervals
         .iter()
@@ -460,7 +460,7 @@ mod tests {
     use super::*;
 
     fn policy(toml: &str) -> Policy {
-        Policy::new(&crate::config::check(toml).unwrap()).unwrap()
+        Policy::new(&crate::config::check(toml).unwrap().alert).unwrap()
     }
 
     #[test]

@@ -28,8 +28,8 @@ use rand::RngExt;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
+use crate::alert::config::{AlertConfig, ReceiverConfig, ReceiverType};
 use crate::alert::policy::Policy;
-use crate::config::{Config, ReceiverConfig, ReceiverType};
 use crate::model::Millis;
 use crate::store::Store;
 
@@ -164,7 +164,7 @@ pub struct SendOptions {
 /// Sends every due row, one thread per receiver, and reports what happened.
 pub fn send_due(
     store: &Store,
-    config: &Config,
+    config: &AlertConfig,
     policy: &Policy,
     opts: SendOptions,
 ) -> Result<DeliveryReport> {
@@ -289,7 +289,7 @@ fn claim(conn: &Connection, id: i64, timeout: i64) -> Result<bool> {
 
 fn send_receiver(
     store: &Store,
-    config: &Config,
+    config: &AlertConfig,
     policy: &Policy,
     opts: SendOptions,
     name: &str,
@@ -345,7 +345,7 @@ fn record(
     conn: &mut Connection,
     row: &Due,
     outcome: &Attempt,
-    config: &Config,
+    config: &AlertConfig,
     opts: SendOptions,
 ) -> Result<&'static str> {
     if opts.fsync {

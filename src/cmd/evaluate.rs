@@ -53,7 +53,8 @@ pub fn run(ctx: &Context, args: &EvaluateArgs) -> Result<()> {
     // Delivery runs here, after the evaluation committed, so its outcome is reported.
     let summary = evaluate(
         &store,
-        &config,
+        &config.detect,
+        &config.alert,
         &EvaluateOptions {
             now,
             rebuild: args.rebuild,
@@ -68,7 +69,8 @@ pub fn run(ctx: &Context, args: &EvaluateArgs) -> Result<()> {
     if args.no_notify {
         return Ok(());
     }
-    let report = crate::alert::deliver(&store, &config, now).context("delivering notifications")?;
+    let report =
+        crate::alert::deliver(&store, &config.alert, now).context("delivering notifications")?;
     super::notify::print_report(&report, false)
 }
 

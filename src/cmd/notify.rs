@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, args: &NotifyArgs) -> Result<()> {
         let n = crate::alert::send::requeue_failed(&store)?;
         eprintln!("delivery: {n} failed notifications queued again");
     }
-    let report = crate::alert::deliver(&store, &config, now)?;
+    let report = crate::alert::deliver(&store, &config.alert, now)?;
     print_report(&report, true)
 }
 

@@ -118,7 +118,7 @@ impl Db {
     pub fn process(&self, config: &Config, now: i64) {
         let mut c = self.store.conn().unwrap();
         let tx = c.transaction().unwrap();
-        pipemon::alert::process(&tx, config, now).unwrap();
+        pipemon::alert::process(&tx, &config.alert, now).unwrap();
         tx.commit().unwrap();
     }
 
@@ -126,7 +126,7 @@ impl Db {
     pub fn deliver(&self, config: &Config, now: i64) -> pipemon::alert::send::DeliveryReport {
         pipemon::alert::deliver_with(
             &self.store,
-            config,
+            &config.alert,
             now,
             pipemon::alert::send::SendOptions {
                 clock: now,
