@@ -273,3 +273,52 @@ fn ack_and_silence_commands() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("hint:"));
 }
+
+#[test]
+fn rows_queued_at_data_time_are_retried_on_the_wall_clock() {
+    let srv = Recorder::start();
+    srv.set_mode(Mode {
+        down: Some(503),
+        delay: std::time::Duration::ZERO,
+    });
+    let db = Db::new();
+    let text = format!(
+        "[route]\nreceiver = \"hook\"\ngroup_wait = \"0s\"\n[[receivers]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+        srv.url("/hook")
+    );
+    std::fs::write(db.file("pipemon.toml"), &text).unwrap();
+    let c = config(&text);
+    // Queued by an evaluation at data time, a month before the wall clock.
+    db.fire("pipeline_failed", Some("a"), "data", T0, json!({}));
+    db.process(&c, T0);
+    // (The wall-clock run also queues the group's repeat: a month has passed.)
+    for want in [
+        "delivery to hook: 0 sent, 1 retrying, 2 pending",
+        "delivery to hook: 0 sent, 2 pending",
+    ] {
+        let out = pipemon(&db).arg("notify").output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "deliveries are failing");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(err.contains(want), "{err}");
+    }
+    // Tried once, then waiting out its backoff on the wall clock: not given up.
+    let row = &db.outbox()[0];
+    assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
+    assert!(row.next_attempt_at > pipemon::time::now_ms());
+}
+
+#[test]
+fn an_invalid_url_is_reported_without_its_secret() {
+    let db = Db::new();
+    std::fs::write(
+        db.file("pipemon.toml"),
+        "[route]\nreceiver = \"hook\"\n[[receivers]]\nname = \"hook\"\ntype = \"slack\"\nurl = \"hooks.slack.com/services/T0/B0/TOPSECRET\"\n",
+    )
+    .unwrap();
+    let out = pipemon(&db).args(["config", "check"]).output().unwrap();
+    assert!(!out.status.success());
+    let err =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(err.contains("hooks.slack.com/…"), "{err}");
+    assert!(!err.contains("TOPSECRET"), "{err}");
+}
