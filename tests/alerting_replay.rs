@@ -230,10 +230,7 @@ fn replayed_day_with_an_outage_announces_every_alert_once_to_its_team() {
         keys.len()
     );
     assert!(problems.is_empty(), "{problems:#?}");
-    assert!(
-        due >= 2,
-        "the replay must exercise real traffic: {due} due"
-    );
+    assert!(due >= 2, "the replay must exercise real traffic: {due} due");
     assert!(rejected > 0, "the outage must have refused deliveries");
     assert_eq!(announced, due);
     assert_eq!(resolved_ok, resolved_due);
