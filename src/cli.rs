@@ -148,6 +148,10 @@ pub struct EvaluateArgs {
     /// Do not send notifications after evaluating.
     #[arg(long)]
     pub no_notify: bool,
+    /// The backfill line (RFC 3339): alerts that resolved before it are recorded, not
+    /// sent. Default: the database's first evaluation time.
+    #[arg(long)]
+    pub notify_since: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -221,9 +225,14 @@ pub enum SilenceAction {
 
 #[derive(Debug, Args)]
 pub struct NotifyArgs {
-    /// Treat this as the current time (RFC 3339); default wall clock.
+    /// Treat this as the current time (RFC 3339) for grouping timers; default wall
+    /// clock. Retries and backoff always run on the wall clock.
     #[arg(long)]
     pub now: Option<String>,
+    /// Put notifications that failed for good back in the queue first (after fixing
+    /// a receiver's configuration or environment).
+    #[arg(long)]
+    pub retry_failed: bool,
 }
 
 #[derive(Debug, Args)]

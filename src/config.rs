@@ -1,13 +1,14 @@
 //! The configuration file (TOML): `--config PATH`, else `$PIPEMON_CONFIG`, else
 //! `./pipemon.toml`, else built-in defaults.
 //!
-//! Loading is strict: unknown keys are errors, and every semantic problem (a regex that
-//! does not compile, a route naming an undefined receiver, an unknown time zone …) is
-//! collected with its key path and line, so `pipemon config check` reports them all at
-//! once instead of one per run. Nothing past `load` sees raw strings that could still
-//! be invalid: durations are milliseconds, matchers are parsed by `alert::matcher`.
+//! This module only composes the file: `[detect]` is `detect::DetectConfig`, the
+//! alerting sections are `alert::config::AlertConfig`; each section's types live with
+//! the code that uses them. Loading is strict: unknown keys are errors, and every
+//! semantic problem (a regex that does not compile, a route naming an undefined
+//! receiver, an unknown time zone …) is collected with its key path and line, so
+//! `pipemon config check` reports them all at once instead of one per run.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -15,267 +16,53 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+pub use crate::alert::config::{AlertConfig, Dur};
+use crate::alert::config::{
+    AlertingConfig, DeliveryConfig, InhibitRuleConfig, OwnershipRule, ReceiverConfig, RouteConfig,
+    SeverityOverride, TimeIntervalConfig,
+};
 use crate::detect::DetectConfig;
 
-/// The whole configuration, validated.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// The whole configuration, validated: `[detect]` plus the alerting sections.
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     /// Detector thresholds and windows.
     pub detect: DetectConfig,
-    /// General alerting policy.
-    pub alerting: AlertingConfig,
-    /// Ownership rules: pipeline name or glob → team, priority, environment.
-    pub ownership: Vec<OwnershipRule>,
-    /// Severity overrides by kind, pipeline or team (first match wins).
-    pub severity_overrides: Vec<SeverityOverride>,
-    /// The routing tree (Alertmanager semantics).
-    pub route: RouteConfig,
-    /// Where notifications go.
-    pub receivers: Vec<ReceiverConfig>,
-    /// Configurable inhibition rules (Alertmanager semantics).
-    pub inhibit_rules: Vec<InhibitRuleConfig>,
-    /// Named recurring time intervals (maintenance windows) that routes can mute on.
-    pub time_intervals: Vec<TimeIntervalConfig>,
-    /// Outbox delivery: timeouts and retries.
-    pub delivery: DeliveryConfig,
+    /// Ownership, severity, routing, receivers, inhibition, time intervals, delivery.
+    pub alert: AlertConfig,
 }
 
-/// A duration written as `30s`, `5m`, `4h`, `1d`, `500ms` or `0s`; held in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Dur(pub i64);
-
-impl Dur {
-    pub fn ms(self) -> i64 {
-        self.0
-    }
+/// The file's layout: one table per section.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct File {
+    detect: DetectConfig,
+    alerting: AlertingConfig,
+    ownership: Vec<OwnershipRule>,
+    severity_overrides: Vec<SeverityOverride>,
+    route: RouteConfig,
+    receivers: Vec<ReceiverConfig>,
+    inhibit_rules: Vec<InhibitRuleConfig>,
+    time_intervals: Vec<TimeIntervalConfig>,
+    delivery: DeliveryConfig,
 }
 
-impl fmt::Display for Dur {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::time::format_duration(self.0))
-    }
-}
-
-/// Parses a configuration duration; unlike command-line durations, zero is allowed
-/// (`group_wait = "0s"` means "at once").
-pub fn parse_dur(s: &str) -> Option<i64> {
-    let t = s.trim();
-    if t.chars().all(|c| c == '0') && !t.is_empty() {
-        return Some(0);
-    }
-    if let Some(num) = t.strip_suffix('s')
-        && num.chars().all(|c| c == '0')
-        && !num.is_empty()
-    {
-        return Some(0);
-    }
-    crate::time::parse_duration_ms(t)
-}
-
-impl<'de> Deserialize<'de> for Dur {
+impl<'de> Deserialize<'de> for Config {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_dur(&s).map(Dur).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "invalid duration {s:?} (expected e.g. 30s, 5m, 4h, 1d, 500ms)"
-            ))
+        let f = File::deserialize(d)?;
+        Ok(Config {
+            detect: f.detect,
+            alert: AlertConfig {
+                alerting: f.alerting,
+                ownership: f.ownership,
+                severity_overrides: f.severity_overrides,
+                route: f.route,
+                receivers: f.receivers,
+                inhibit_rules: f.inhibit_rules,
+                time_intervals: f.time_intervals,
+                delivery: f.delivery,
+            },
         })
-    }
-}
-
-/// `[alerting]`: policy that is not part of the routing tree.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AlertingConfig {
-    /// An alert that resolves and fires again within this time stays one alert for
-    /// notifications: its resolution is held back this long, and the new firing is not
-    /// re-notified.
-    pub flap_hold_down: Dur,
-    /// `systemic_failure` inhibits the per-pipeline failure alerts with its signature.
-    pub systemic_inhibition: bool,
-    /// A failing or stuck upstream inhibits its downstream pipelines' symptoms.
-    pub lineage_inhibition: bool,
-    /// Shown as `externalURL` in webhook payloads.
-    pub external_url: String,
-}
-
-impl Default for AlertingConfig {
-    fn default() -> Self {
-        AlertingConfig {
-            flap_hold_down: Dur(5 * 60_000),
-            systemic_inhibition: true,
-            lineage_inhibition: true,
-            external_url: "http://localhost/pipemon".to_string(),
-        }
-    }
-}
-
-/// `[[ownership]]`: the first rule whose `match` (pipeline name or glob) fits sets the
-/// fields it names; later rules fill fields earlier ones left unset.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OwnershipRule {
-    #[serde(rename = "match")]
-    pub pattern: String,
-    pub team: Option<String>,
-    pub priority: Option<String>,
-    pub environment: Option<String>,
-}
-
-/// `[[severity_overrides]]`: every condition given must hold; the first matching rule
-/// sets the severity.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeverityOverride {
-    pub kind: Option<String>,
-    /// Pipeline name or glob.
-    pub pipeline: Option<String>,
-    pub team: Option<String>,
-    pub severity: String,
-}
-
-/// A node of the routing tree (`[route]`, `[[route.routes]]`, …).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RouteConfig {
-    pub receiver: Option<String>,
-    /// `label=value`, `label!=value`, `label=~regex`, `label!~regex`; all must hold.
-    pub matchers: Vec<String>,
-    /// Label names forming the group key; `["..."]` groups by every label.
-    pub group_by: Option<Vec<String>>,
-    pub group_wait: Option<Dur>,
-    pub group_interval: Option<Dur>,
-    pub repeat_interval: Option<Dur>,
-    #[serde(rename = "continue")]
-    pub continue_matching: bool,
-    /// Named time intervals during which this route sends nothing (not inherited).
-    pub mute_time_intervals: Vec<String>,
-    /// Named time intervals outside which this route sends nothing (not inherited).
-    pub active_time_intervals: Vec<String>,
-    pub routes: Vec<RouteConfig>,
-}
-
-/// How a receiver delivers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReceiverType {
-    /// Records, delivers nothing.
-    None,
-    Webhook,
-    Slack,
-    Pagerduty,
-    Alertmanager,
-    File,
-    Command,
-}
-
-impl ReceiverType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReceiverType::None => "none",
-            ReceiverType::Webhook => "webhook",
-            ReceiverType::Slack => "slack",
-            ReceiverType::Pagerduty => "pagerduty",
-            ReceiverType::Alertmanager => "alertmanager",
-            ReceiverType::File => "file",
-            ReceiverType::Command => "command",
-        }
-    }
-}
-
-/// `[[receivers]]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReceiverConfig {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: ReceiverType,
-    /// webhook, slack, alertmanager (base URL), pagerduty (default: PagerDuty's Events API).
-    pub url: Option<String>,
-    /// Read the URL from this environment variable instead (keeps secrets out of the file).
-    pub url_env: Option<String>,
-    /// pagerduty: the integration's routing key, or the variable holding it.
-    pub routing_key: Option<String>,
-    pub routing_key_env: Option<String>,
-    /// file: JSON Lines are appended here.
-    pub path: Option<PathBuf>,
-    /// command: program and arguments; the payload goes to its standard input.
-    pub command: Option<Vec<String>>,
-    #[serde(default = "yes")]
-    pub send_resolved: bool,
-    /// Send only the alerts that changed since the previous notification of the group.
-    #[serde(default)]
-    pub send_changes_only: bool,
-    /// Per-request timeout (default: delivery.timeout).
-    pub timeout: Option<Dur>,
-    /// alertmanager: re-post firing alerts this often (Alertmanager resolves alerts that
-    /// are not re-sent before their endsAt).
-    pub resend_interval: Option<Dur>,
-    /// alertmanager: endsAt of a firing alert is the post time plus this.
-    pub alert_ttl: Option<Dur>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// `[[inhibit_rules]]`: a firing alert matching `source_matchers` mutes alerts matching
-/// `target_matchers` that have the same values for the `equal` labels.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct InhibitRuleConfig {
-    pub source_matchers: Vec<String>,
-    pub target_matchers: Vec<String>,
-    pub equal: Vec<String>,
-}
-
-/// `[[time_intervals]]`: active when the local weekday is listed (empty: every day) and
-/// the local time of day is inside one of `times` (empty: all day).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimeIntervalConfig {
-    pub name: String,
-    /// IANA zone name, e.g. `Europe/Berlin`; default UTC.
-    #[serde(default)]
-    pub time_zone: Option<String>,
-    /// `monday`, …, or ranges such as `monday:friday`.
-    #[serde(default)]
-    pub weekdays: Vec<String>,
-    #[serde(default)]
-    pub times: Vec<TimeRangeConfig>,
-}
-
-/// One `start`–`end` time of day (`HH:MM`, end exclusive, `24:00` allowed).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimeRangeConfig {
-    pub start: String,
-    pub end: String,
-}
-
-/// `[delivery]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DeliveryConfig {
-    /// Per-request timeout.
-    pub timeout: Dur,
-    /// First retry delay; doubles per attempt, with jitter.
-    pub retry_initial: Dur,
-    /// Longest delay between retries.
-    pub retry_max: Dur,
-    /// A notification still failing this long after it was queued is marked failed.
-    pub give_up_after: Dur,
-}
-
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        DeliveryConfig {
-            timeout: Dur(10_000),
-            retry_initial: Dur(30_000),
-            retry_max: Dur(10 * 60_000),
-            give_up_after: Dur(24 * 3_600_000),
-        }
     }
 }
 
@@ -408,7 +195,7 @@ pub fn check(text: &str) -> std::result::Result<Config, Vec<Problem>> {
             });
         }
     }
-    for (key, message) in crate::alert::validate(&config) {
+    for (key, message) in crate::alert::validate(&config.alert) {
         let line = line_for(&lines, &key);
         problems.push(Problem { key, line, message });
     }
@@ -628,24 +415,6 @@ fn walk_value(
     }
 }
 
-/// Every label name pipemon puts on an alert.
-pub const LABELS: [&str; 6] = [
-    "team",
-    "severity",
-    "kind",
-    "pipeline_id",
-    "environment",
-    "priority",
-];
-
-/// The receivers named in the configuration, plus the implicit `default` (records,
-/// delivers nothing) when the file does not define one.
-pub fn receiver_names(config: &Config) -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = config.receivers.iter().map(|r| r.name.clone()).collect();
-    names.insert("default".to_string());
-    names
-}
-
 /// A complete, commented example that passes `config check`.
 pub const EXAMPLE: &str = include_str!("../docs/pipemon.example.toml");
 
@@ -656,7 +425,7 @@ mod tests {
     #[test]
     fn example_passes_check() {
         let c = check(EXAMPLE).unwrap_or_else(|p| panic!("{p:?}"));
-        assert!(c.receivers.len() >= 6);
+        assert!(c.alert.receivers.len() >= 6);
         // The example documents the detectors' defaults: it must say what they are.
         assert_eq!(c.detect, DetectConfig::default());
     }
@@ -688,8 +457,8 @@ mod tests {
     #[test]
     fn empty_file_is_defaults() {
         let c = check("").unwrap();
-        assert_eq!(c.route.receiver, None);
-        assert_eq!(c.delivery.timeout, Dur(10_000));
+        assert_eq!(c.alert.route.receiver, None);
+        assert_eq!(c.alert.delivery.timeout, Dur(10_000));
     }
 
     #[test]
@@ -742,13 +511,5 @@ times = [{ start = "25:00", end = "02:00" }]
         }
         let recv = problems.iter().find(|p| p.key == "route.receiver").unwrap();
         assert_eq!(recv.line, Some(3));
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_dur("0s"), Some(0));
-        assert_eq!(parse_dur("0"), Some(0));
-        assert_eq!(parse_dur("90s"), Some(90_000));
-        assert_eq!(parse_dur("x"), None);
     }
 }

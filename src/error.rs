@@ -39,3 +39,17 @@ impl fmt::Display for Unsatisfied {
 }
 
 impl std::error::Error for Unsatisfied {}
+
+/// A command that did its work but whose notifications are failing (a receiver
+/// answered with an error, timed out, or is misconfigured): exit status 3, so cron
+/// mails the operator. What failed was already printed.
+#[derive(Debug)]
+pub struct DeliveriesFailing(pub String);
+
+impl fmt::Display for DeliveriesFailing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DeliveriesFailing {}

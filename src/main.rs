@@ -1,14 +1,15 @@
 //! The `pipemon` binary: parse, run, map errors to exit codes.
 //!
 //! Exit status: 0 success; 1 a check that ran and said no (eval below --min-score);
-//! 2 an error. A closed stdout (`pipemon alerts | head`) is not an error.
+//! 2 an error; 3 the work was done but notifications are failing (see
+//! `pipemon notifications`). A closed stdout (`pipemon alerts | head`) is not an error.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use pipemon::cli::Cli;
-use pipemon::error::{Hinted, Unsatisfied};
+use pipemon::error::{DeliveriesFailing, Hinted, Unsatisfied};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,6 +22,10 @@ fn main() -> ExitCode {
 fn report(err: &anyhow::Error) -> ExitCode {
     if err.chain().any(is_broken_pipe) {
         return ExitCode::SUCCESS;
+    }
+    if let Some(d) = err.downcast_ref::<DeliveriesFailing>() {
+        eprintln!("{d}");
+        return ExitCode::from(3);
     }
     if let Some(u) = err.downcast_ref::<Unsatisfied>() {
         eprintln!("{u}");

@@ -173,18 +173,24 @@ fn silences_hold_back_then_release() {
 }
 
 #[test]
-fn flapping_within_hold_down_is_one_alert() {
+fn flapping_announces_every_episode_and_holds_lone_resolutions_down() {
     let db = Db::new();
     let c = file_config(&db, "", "");
     let mut c = c;
-    c.alerting.flap_hold_down = pipemon::config::Dur(10 * MIN);
+    c.alert.alerting.flap_hold_down = pipemon::config::Dur(10 * MIN);
     let a1 = db.fire("pipeline_failed", Some("a"), "data", T0, json!({}));
     db.tick(&c, T0);
     db.tick(&c, T0 + 30_000);
-    assert_eq!(sent(&db).len(), 1);
+    assert_eq!(sent(&db), vec![vec![f(a1)]]);
     db.resolve(a1, T0 + 2 * MIN);
     db.tick(&c, T0 + 5 * MIN + 30_000);
-    // The condition returns within the hold-down: same fingerprint, new row.
+    assert_eq!(
+        sent(&db).len(),
+        1,
+        "a lone resolution waits out the hold-down"
+    );
+    // The condition returns within the hold-down: a new episode, announced, and the
+    // held resolution travels with it.
     let a2 = db.fire(
         "pipeline_failed",
         Some("a"),
@@ -193,18 +199,15 @@ fn flapping_within_hold_down_is_one_alert() {
         json!({}),
     );
     db.tick(&c, T0 + 10 * MIN + 30_000);
-    db.tick(&c, T0 + 15 * MIN + 30_000);
-    assert_eq!(
-        sent(&db).len(),
-        1,
-        "neither the resolution nor the re-firing is sent"
-    );
-    // It resolves for good: one resolution, once the hold-down has passed.
+    assert_eq!(sent(&db)[1], vec![f(a2), r(a1)]);
     db.resolve(a2, T0 + 20 * MIN);
     db.tick(&c, T0 + 25 * MIN + 30_000);
-    assert_eq!(sent(&db).len(), 1, "still inside the hold-down");
+    assert_eq!(sent(&db).len(), 2, "still inside the hold-down");
     db.tick(&c, T0 + 30 * MIN + 30_000);
-    assert_eq!(sent(&db), vec![vec![f(a1)], vec![r(a2)]]);
+    assert_eq!(
+        sent(&db),
+        vec![vec![f(a1)], vec![f(a2), r(a1)], vec![r(a2)]]
+    );
 }
 
 #[test]
@@ -400,7 +403,7 @@ severity = "low"
         .unwrap();
     assert_eq!(n, 0);
     // Ownership rules removed from the configuration: the overrides are cleared.
-    pipemon::alert::apply_ownership(&conn, &config("")).unwrap();
+    pipemon::alert::apply_ownership(&conn, &config("").alert).unwrap();
     let t: Option<String> = conn
         .query_row(
             "SELECT team_override FROM pipelines WHERE pipeline_id = 'billing_daily'",

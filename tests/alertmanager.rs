@@ -215,3 +215,103 @@ url = "{base}"
             .then_some(())
     });
 }
+
+#[test]
+fn alertmanager_keeps_a_firing_alert_past_its_ttl_while_pipemon_reposts() {
+    let bin = binary();
+    let db = Db::new();
+    let am_port = free_port();
+    let am_dir = db.dir.path().join("alertmanager");
+    std::fs::create_dir_all(am_dir.join("data")).unwrap();
+    let am_config = am_dir.join("alertmanager.yml");
+    std::fs::write(
+        &am_config,
+        "route:\n  receiver: nobody\nreceivers:\n- name: nobody\n",
+    )
+    .unwrap();
+    let child = Command::new(&bin)
+        .arg(format!("--config.file={}", am_config.display()))
+        .arg(format!("--storage.path={}", am_dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+    let _am = Running(child);
+    let base = format!("http://127.0.0.1:{am_port}");
+    wait_until(30, "Alertmanager to be ready", || {
+        get_json(&format!("{base}/api/v2/status")).map(|_| ())
+    });
+    // A short time to live: without re-posts Alertmanager would resolve it after 3 s.
+    let c = config(&format!(
+        r#"
+[alerting]
+flap_hold_down = "0s"
+[route]
+receiver = "am"
+[[receivers]]
+name = "am"
+type = "alertmanager"
+url = "{base}"
+resend_interval = "1s"
+alert_ttl = "3s"
+"#
+    ));
+    let state = |p: &str| -> Option<String> {
+        let v = get_json(&format!("{base}/api/v2/alerts"))?;
+        v.as_array()?
+            .iter()
+            .find(|x| x["labels"]["pipeline_id"] == p)
+            .map(|x| x["status"]["state"].as_str().unwrap_or("").to_string())
+    };
+    let start = pipemon::time::now_ms();
+    let a = db.fire(
+        "pipeline_failed",
+        Some("etl"),
+        "data",
+        start - 1_000,
+        json!({}),
+    );
+    db.tick(&c, start);
+    // Evaluations every ~1 s for 7 s (past two TTLs): it stays active throughout.
+    while pipemon::time::now_ms() < start + 7_000 {
+        std::thread::sleep(std::time::Duration::from_millis(1_000));
+        db.tick(&c, pipemon::time::now_ms());
+        assert_eq!(state("etl").as_deref(), Some("active"));
+    }
+    // An alert that opened and resolved between two evaluations is posted once,
+    // resolved: Alertmanager knows it, not as active.
+    let now = pipemon::time::now_ms();
+    let brief = db.fire("stuck_run", Some("brief"), "data", now - 3_000, json!({}));
+    db.resolve(brief, now - 2_000);
+    // The long one resolves: its resolution is posted and Alertmanager drops it from
+    // the active alerts.
+    db.resolve(a, now - 500);
+    db.tick(&c, now);
+    wait_until(10, "etl resolved in Alertmanager", || {
+        let v = get_json(&format!("{base}/api/v2/alerts?active=true"))?;
+        let any = v
+            .as_array()?
+            .iter()
+            .any(|x| x["labels"]["pipeline_id"] == "etl" || x["labels"]["pipeline_id"] == "brief");
+        (!any).then_some(())
+    });
+    let posted: Vec<(String, i64)> = {
+        let conn = db.store.conn().unwrap();
+        let mut s = conn
+            .prepare("SELECT fingerprint, count(*) FROM announcements GROUP BY fingerprint, state HAVING state = 'closed'")
+            .unwrap();
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(posted.len(), 2, "{posted:?}");
+    let reposts = db
+        .outbox()
+        .iter()
+        .filter(|r| r.alert_ids.contains(&a) && r.status == "sent")
+        .count();
+    assert!(reposts >= 5, "re-posted {reposts} times");
+}

@@ -295,11 +295,15 @@ fn at_least_once_after_a_crash_mid_send() {
     db.fire("pipeline_failed", Some("a"), "data", T0, json!({}));
     db.process(&c, T0);
     let conn = db.store.conn().unwrap();
-    // A sender claimed the row and died before recording the outcome: while its lease
-    // holds nobody else sends; once it lapses the row is sent again.
+    // A live sender (this process) holds the row's lease: nobody else sends it while
+    // the lease holds; once it lapses the row is sent again.
     let wall = pipemon::time::now_ms();
-    conn.execute("UPDATE notifications SET lease_until = ?1", [wall + 60_000])
-        .unwrap();
+    let me = std::process::id() as i64;
+    conn.execute(
+        "UPDATE notifications SET lease_until = ?1, lease_pid = ?2",
+        rusqlite::params![wall + 60_000, me],
+    )
+    .unwrap();
     db.deliver(&c, T0);
     assert_eq!(srv.requests().len(), 0);
     conn.execute("UPDATE notifications SET lease_until = ?1", [wall - 1])
@@ -307,6 +311,22 @@ fn at_least_once_after_a_crash_mid_send() {
     db.deliver(&c, T0);
     assert_eq!(srv.wait_for(1, 5).len(), 1);
     assert_eq!(db.outbox()[0].status, "sent");
+    // A sender that was killed holding a lease: its lease is taken over at once.
+    db.fire("pipeline_failed", Some("b"), "data", T0, json!({}));
+    db.tick(&c, T0 + 10 * MIN);
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id() as i64;
+    dead.wait().unwrap();
+    conn.execute(
+        "UPDATE notifications SET status = 'pending', lease_until = ?1, lease_pid = ?2
+         WHERE id = (SELECT max(id) FROM notifications)",
+        rusqlite::params![wall + 60_000, dead_pid],
+    )
+    .unwrap();
+    let before = srv.requests().len();
+    db.deliver(&c, T0 + 10 * MIN);
+    assert_eq!(srv.wait_for(before + 1, 5).len(), before + 1);
+    assert!(db.outbox().iter().all(|r| r.status == "sent"));
 }
 
 #[test]
@@ -375,7 +395,7 @@ fn transient_failures_give_up_after_the_configured_time() {
     srv.script(&[Reply::Status(502), Reply::Status(502), Reply::Status(502)]);
     let db = Db::new();
     let mut c = hook_config(&srv.url("/hook"), "type = \"webhook\"");
-    c.delivery.give_up_after = pipemon::config::Dur(2 * MIN);
+    c.alert.delivery.give_up_after = pipemon::config::Dur(2 * MIN);
     db.fire("pipeline_failed", Some("a"), "data", T0, json!({}));
     db.tick(&c, T0);
     assert_eq!(db.outbox()[0].status, "pending");
@@ -389,4 +409,211 @@ fn transient_failures_give_up_after_the_configured_time() {
         Some("HTTP 502: scripted failure (gave up after 3 attempts)")
     );
     assert_eq!(attempts(&db), ["retry", "retry", "failed"]);
+}
+
+#[test]
+fn slack_text_is_escaped_so_names_cannot_mention_or_link() {
+    let srv = Recorder::start();
+    let db = Db::new();
+    let team = "<!channel> & co";
+    let pipeline = "etl_<!here>";
+    db.pipeline(pipeline, Some(team), Some("medium"), &[]);
+    let c = hook_config(&srv.url("/slack"), "type = \"slack\"");
+    db.fire(
+        "pipeline_failed",
+        Some(pipeline),
+        team,
+        T0,
+        json!({"error_message": "see <https://evil.example|the docs> or <@U123>"}),
+    );
+    db.tick(&c, T0);
+    let body = srv.wait_for(1, 5)[0].json();
+    let mut mrkdwn: Vec<String> = vec![body["text"].as_str().unwrap().to_string()];
+    for b in body["blocks"].as_array().unwrap() {
+        if b["text"]["type"] == "mrkdwn" {
+            mrkdwn.push(b["text"]["text"].as_str().unwrap().to_string());
+        }
+        for f in b["fields"].as_array().into_iter().flatten() {
+            mrkdwn.push(f["text"].as_str().unwrap().to_string());
+        }
+        for e in b["elements"].as_array().into_iter().flatten() {
+            mrkdwn.push(e["text"].as_str().unwrap().to_string());
+        }
+    }
+    for t in &mrkdwn {
+        // Slack reads `<…>` as mentions and links and `&` as an entity: none is left raw.
+        assert!(!t.contains('<') && !t.contains('>'), "{t}");
+        assert!(
+            !t.replace("&amp;", "")
+                .replace("&lt;", "")
+                .replace("&gt;", "")
+                .contains('&'),
+            "{t}"
+        );
+    }
+    let all = mrkdwn.join("\n");
+    assert!(all.contains("etl_&lt;!here&gt;"), "{all}");
+    assert!(all.contains("&lt;!channel&gt; &amp; co"), "{all}");
+    assert!(
+        all.contains("&lt;https://evil.example|the docs&gt;"),
+        "{all}"
+    );
+}
+
+#[test]
+fn hanging_failing_and_slow_receivers_do_not_hold_up_the_others() {
+    let hang = Recorder::start();
+    let bad = Recorder::start();
+    let slow = Recorder::start();
+    let good = Recorder::start();
+    hang.script(&[Reply::Hang(Duration::from_secs(8))]);
+    bad.script(&[Reply::Status(404)]);
+    slow.set_mode(Mode {
+        down: None,
+        delay: Duration::from_millis(1500),
+    });
+    let db = Db::new();
+    let mut text = String::from(
+        "[alerting]\nflap_hold_down = \"0s\"\n[route]\nreceiver = \"default\"\ngroup_by = [\"team\"]\ngroup_wait = \"0s\"\n",
+    );
+    // Names sort so that a one-at-a-time sender would serve the hanging one first.
+    let receivers = [
+        ("a-hang", &hang, "6s"),
+        ("b-bad", &bad, "6s"),
+        ("c-slow", &slow, "6s"),
+        ("d-good", &good, "6s"),
+    ];
+    for (name, _, _) in &receivers {
+        text.push_str(&format!(
+            "[[route.routes]]\nmatchers = [\"team={name}\"]\nreceiver = \"{name}\"\n"
+        ));
+    }
+    for (name, srv, timeout) in &receivers {
+        text.push_str(&format!(
+            "[[receivers]]\nname = \"{name}\"\ntype = \"webhook\"\nurl = \"{}\"\ntimeout = \"{timeout}\"\n",
+            srv.url("/")
+        ));
+    }
+    let c = config(&text);
+    for (name, _, _) in &receivers {
+        db.fire("pipeline_failed", Some(name), name, T0, json!({}));
+    }
+    db.process(&c, T0);
+    let report = std::thread::scope(|s| {
+        let run = s.spawn(|| db.deliver(&c, T0));
+        // The healthy and the slow receiver are served while the hanging one still
+        // holds its request (it answers after 8 s; the sender waits up to 6 s).
+        assert_eq!(good.wait_for(1, 4).len(), 1, "the good receiver waited");
+        assert_eq!(slow.wait_for(1, 4).len(), 1, "the slow receiver waited");
+        assert_eq!(bad.wait_for(1, 4).len(), 1, "the failing receiver waited");
+        assert_eq!(hang.requests().len(), 1);
+        run.join().unwrap()
+    });
+    let o = |n: &str| report.receivers[n].clone();
+    assert_eq!((o("d-good").sent, o("c-slow").sent), (1, 1));
+    assert_eq!((o("b-bad").failed, o("a-hang").retrying), (1, 1));
+    assert!(o("b-bad").last_error.unwrap().contains("HTTP 404"));
+    assert!(report.failing());
+    let lines = report.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("delivery to b-bad: 0 sent, 1 failed — HTTP 404")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("delivery to a-hang: 0 sent, 1 retrying, 1 pending")),
+        "{lines:?}"
+    );
+    // The 4xx is not retried, however long one waits; the timeout is.
+    db.deliver(&c, T0 + HOUR);
+    assert_eq!(bad.requests().len(), 1);
+    assert_eq!(hang.wait_for(2, 5).len(), 2);
+    let failed: i64 = db
+        .store
+        .conn()
+        .unwrap()
+        .query_row(
+            "SELECT failed FROM notification_status WHERE receiver = 'b-bad'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failed, 1, "visible in the notification_status view");
+}
+
+#[test]
+fn file_output_is_private_and_commands_get_a_minimal_environment() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = Db::new();
+    let out = db.file("alerts.jsonl");
+    let env_out = db.file("env.txt");
+    let text = format!(
+        r#"
+[route]
+receiver = "file"
+group_wait = "0s"
+[[route.routes]]
+matchers = ["team=ops"]
+receiver = "cmd"
+continue = true
+[[receivers]]
+name = "file"
+type = "file"
+path = "{}"
+[[receivers]]
+name = "cmd"
+type = "command"
+command = ["sh", "-c", "env > {}"]
+"#,
+        out.display(),
+        env_out.display()
+    );
+    std::fs::write(db.file("pipemon.toml"), &text).unwrap();
+    let c = config(&text);
+    db.fire("pipeline_failed", Some("a"), "data", T0, json!({}));
+    db.fire("pipeline_failed", Some("b"), "ops", T0, json!({}));
+    db.process(&c, T0);
+    // Through the binary, with a secret in its environment.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_pipemon"))
+        .arg("--db")
+        .arg(db.path())
+        .arg("--config")
+        .arg(db.file("pipemon.toml"))
+        .args(["notify", "--now", "2026-11-02T10:00:00Z"])
+        .env("PIPEMON_TEST_HOOK_SECRET", "s3cret")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let env = std::fs::read_to_string(&env_out).unwrap();
+    let names: std::collections::BTreeSet<&str> = env
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+        .collect();
+    assert!(!env.contains("s3cret"), "{env}");
+    assert!(
+        names.contains("PIPEMON_DEDUP_KEY") && names.contains("PIPEMON_RECEIVER"),
+        "{names:?}"
+    );
+    let allowed = [
+        "PATH",
+        "HOME",
+        "LANG",
+        "LC_ALL",
+        "TZ",
+        "TMPDIR",
+        "PIPEMON_DEDUP_KEY",
+        "PIPEMON_RECEIVER",
+        "PWD",
+        "SHLVL",
+        "_",
+        "OLDPWD",
+    ];
+    for n in &names {
+        assert!(allowed.contains(n), "unexpected variable {n} in {names:?}");
+    }
 }

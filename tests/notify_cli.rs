@@ -51,12 +51,22 @@ routing_key_env = "PIPEMON_TEST_PD_KEY"
         json!({"observed_ms": 100}),
     );
     db.process(&c, T0);
-    // Without the variable: kept pending (fixing the environment delivers it).
-    pipemon(&db)
+    // Without the variable: a permanent cause, marked failed at once and said so on
+    // stderr with exit status 3; not retried by later runs.
+    let out = pipemon(&db)
         .args(["notify", "--now", "2026-11-02T10:00:00Z"])
-        .assert()
-        .success();
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "delivery to pd: 0 sent, 1 failed — environment variable PIPEMON_TEST_PD_KEY is not set"
+        ),
+        "{err}"
+    );
     assert_eq!(srv.requests().len(), 0);
+    assert_eq!(db.outbox()[0].status, "failed");
     assert!(
         db.outbox()[0]
             .last_error
@@ -66,7 +76,18 @@ routing_key_env = "PIPEMON_TEST_PD_KEY"
     );
     pipemon(&db)
         .env("PIPEMON_TEST_PD_KEY", "secret-key")
-        .args(["notify", "--now", "2026-11-02T11:00:00Z"])
+        .args(["notify", "--now", "2026-11-02T10:30:00Z"])
+        .assert()
+        .success();
+    assert_eq!(
+        srv.requests().len(),
+        0,
+        "a failed row is not retried by itself"
+    );
+    // Once the environment is fixed, the operator puts failed rows back in the queue.
+    pipemon(&db)
+        .env("PIPEMON_TEST_PD_KEY", "secret-key")
+        .args(["notify", "--retry-failed", "--now", "2026-11-02T11:00:00Z"])
         .assert()
         .success();
     let reqs = srv.wait_for(1, 5);
@@ -76,7 +97,7 @@ routing_key_env = "PIPEMON_TEST_PD_KEY"
         json!({
             "routing_key": "secret-key",
             "event_action": "trigger",
-            "dedup_key": "pipemon/duration_anomaly:etl",
+            "dedup_key": format!("pipemon/duration_anomaly:etl/{T0}"),
             "payload": {
                 "summary": "duration_anomaly on etl",
                 "source": "etl",
@@ -111,7 +132,7 @@ routing_key_env = "PIPEMON_TEST_PD_KEY"
     let reqs = srv.wait_for(2, 5);
     assert_eq!(
         reqs[1].json(),
-        json!({"routing_key": "secret-key", "event_action": "resolve", "dedup_key": "pipemon/duration_anomaly:etl"})
+        json!({"routing_key": "secret-key", "event_action": "resolve", "dedup_key": format!("pipemon/duration_anomaly:etl/{T0}")})
     );
 
     let out = pipemon(&db)
@@ -251,4 +272,53 @@ fn ack_and_silence_commands() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("hint:"));
+}
+
+#[test]
+fn rows_queued_at_data_time_are_retried_on_the_wall_clock() {
+    let srv = Recorder::start();
+    srv.set_mode(Mode {
+        down: Some(503),
+        delay: std::time::Duration::ZERO,
+    });
+    let db = Db::new();
+    let text = format!(
+        "[route]\nreceiver = \"hook\"\ngroup_wait = \"0s\"\n[[receivers]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+        srv.url("/hook")
+    );
+    std::fs::write(db.file("pipemon.toml"), &text).unwrap();
+    let c = config(&text);
+    // Queued by an evaluation at data time, a month before the wall clock.
+    db.fire("pipeline_failed", Some("a"), "data", T0, json!({}));
+    db.process(&c, T0);
+    // (The wall-clock run also queues the group's repeat: a month has passed.)
+    for want in [
+        "delivery to hook: 0 sent, 1 retrying, 2 pending",
+        "delivery to hook: 0 sent, 2 pending",
+    ] {
+        let out = pipemon(&db).arg("notify").output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "deliveries are failing");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(err.contains(want), "{err}");
+    }
+    // Tried once, then waiting out its backoff on the wall clock: not given up.
+    let row = &db.outbox()[0];
+    assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
+    assert!(row.next_attempt_at > pipemon::time::now_ms());
+}
+
+#[test]
+fn an_invalid_url_is_reported_without_its_secret() {
+    let db = Db::new();
+    std::fs::write(
+        db.file("pipemon.toml"),
+        "[route]\nreceiver = \"hook\"\n[[receivers]]\nname = \"hook\"\ntype = \"slack\"\nurl = \"hooks.slack.com/services/T0/B0/TOPSECRET\"\n",
+    )
+    .unwrap();
+    let out = pipemon(&db).args(["config", "check"]).output().unwrap();
+    assert!(!out.status.success());
+    let err =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(err.contains("hooks.slack.com/…"), "{err}");
+    assert!(!err.contains("TOPSECRET"), "{err}");
 }

@@ -182,7 +182,7 @@ mod tests {
     }
 
     fn run(alerts: &[AlertRow], config: &str, up: &[(&str, &[&str])]) -> Outcome {
-        let policy = Policy::new(&crate::config::check(config).unwrap()).unwrap();
+        let policy = Policy::new(&crate::config::check(config).unwrap().alert).unwrap();
         let labels: Vec<Labels> = alerts
             .iter()
             .map(|a| {

@@ -10,6 +10,7 @@
 //! separate cron invocations behave like one long-running process, and the clock can
 //! be injected in tests.
 
+pub mod config;
 pub mod group;
 pub mod inhibit;
 pub mod matcher;
@@ -26,7 +27,7 @@ use anyhow::Result;
 use rusqlite::{Connection, Row, TransactionBehavior, params};
 use serde_json::{Map, Value, json};
 
-use crate::config::{Config, ReceiverType};
+use crate::alert::config::{AlertConfig, ReceiverType};
 use crate::model::{AlertKind, Millis, Priority};
 use crate::store::Store;
 
@@ -150,7 +151,7 @@ pub fn load_alerts(
 /// Writes the configuration's ownership rules into `pipelines.*_override` so views,
 /// detection and alerting all see the effective team, priority and environment.
 /// Pipelines no rule matches get their overrides cleared.
-pub fn apply_ownership(conn: &Connection, config: &Config) -> Result<()> {
+pub fn apply_ownership(conn: &Connection, config: &AlertConfig) -> Result<()> {
     let policy = Policy::new(config)?;
     apply_ownership_with(conn, &policy)
 }
@@ -230,7 +231,7 @@ fn load_pipelines(conn: &Connection) -> Result<(HashMap<String, PipelineInfo>, U
 /// Applies policy to the alerts table after detection changed it, inside the same
 /// transaction: ownership, severity, routing (`receivers`), silences, maintenance
 /// windows, inhibition, group membership, and queueing the notifications now due.
-pub fn process(conn: &Connection, config: &Config, now: Millis) -> Result<()> {
+pub fn process(conn: &Connection, config: &AlertConfig, now: Millis) -> Result<()> {
     let policy = Policy::new(config)?;
     apply_ownership_with(conn, &policy)?;
     let (pipelines, upstream) = load_pipelines(conn)?;
@@ -272,10 +273,13 @@ pub fn process(conn: &Connection, config: &Config, now: Millis) -> Result<()> {
                 receivers.push(r.receiver.clone());
             }
         }
+        let first_seen = a.receivers.is_empty();
         a.receivers = receivers;
-        // Every alert here fires or is history seen for the first time; resolved
-        // alerts seen before keep the state they had and are not reloaded.
-        let firing = a.is_firing();
+        // Every alert here fires or is seen for the first time (it may have opened
+        // and resolved since the last evaluation); resolved alerts seen before keep
+        // the state they had and are not reloaded. Silences and maintenance windows
+        // apply to both.
+        let firing = a.is_firing() || first_seen;
         let silenced_by: Vec<i64> = if firing {
             silences
                 .iter()
@@ -372,9 +376,28 @@ fn set_list(d: &mut Map<String, Value>, key: &str, list: Vec<Value>) {
 }
 
 /// Sends the notifications that are due: flushes notification groups whose time has
-/// come (so `pipemon notify` from cron keeps grouping timers exact without a new
-/// evaluation), then sends due outbox rows with retries.
-pub fn deliver(store: &Store, config: &Config, now: Millis) -> Result<()> {
+/// come at `now` (so `pipemon notify` from cron keeps grouping timers exact without a
+/// new evaluation), then sends due outbox rows with retries on the wall clock.
+pub fn deliver(store: &Store, config: &AlertConfig, now: Millis) -> Result<send::DeliveryReport> {
+    deliver_with(
+        store,
+        config,
+        now,
+        send::SendOptions {
+            clock: crate::time::now_ms(),
+            fsync: false,
+        },
+    )
+}
+
+/// `deliver` with the delivery clock and durability chosen by the caller (tests
+/// inject the clock; the delivery bench measures with and without fsync).
+pub fn deliver_with(
+    store: &Store,
+    config: &AlertConfig,
+    now: Millis,
+    opts: send::SendOptions,
+) -> Result<send::DeliveryReport> {
     let policy = Policy::new(config)?;
     {
         let mut conn = store.conn()?;
@@ -382,7 +405,7 @@ pub fn deliver(store: &Store, config: &Config, now: Millis) -> Result<()> {
         group::flush_due(&tx, &policy, now)?;
         tx.commit()?;
     }
-    send::send_due(store, config, &policy, now)
+    send::send_due(store, config, &policy, opts)
 }
 
 /// Whether a receiver type groups (everything but alertmanager, which is re-posted

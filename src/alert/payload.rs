@@ -5,15 +5,16 @@
 //! - webhook, file, command: Alertmanager's webhook payload, version 4.
 //! - slack: an incoming-webhook message, `text` plus `blocks`.
 //! - pagerduty: one Events API v2 event per alert, `trigger` or `resolve`, with the
-//!   stable `dedup_key` `pipemon/<fingerprint>`.
+//!   `dedup_key` `pipemon/<fingerprint>/<started_at ms>`: one incident per episode, so
+//!   a condition's next episode is never closed by its predecessor's resolution.
 //! - alertmanager: the body of `POST /api/v2/alerts` (see `alertmanager_alerts`).
 
 use serde_json::{Map, Value, json};
 
 use crate::alert::AlertRow;
+use crate::alert::config::{ReceiverConfig, ReceiverType};
 use crate::alert::matcher::Labels;
 use crate::alert::policy::Policy;
-use crate::config::{ReceiverConfig, ReceiverType};
 use crate::model::Millis;
 use crate::time::format_ms;
 
@@ -156,7 +157,25 @@ pub fn evidence(a: &AlertRow) -> String {
     }
 }
 
+/// Text for Slack's `mrkdwn` (and the `text` fallback, which Slack parses the same
+/// way), escaped by Slack's rules: `&`, `<` and `>` become entities, so no name or
+/// summary can mention `<!channel>`/`<!here>`, a user, or hide a link.
+pub fn slack_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A Slack incoming-webhook message: `text` (the notification fallback) and `blocks`.
+/// Every interpolated value is escaped for mrkdwn (`slack_escape`); the header is
+/// `plain_text`, which Slack does not parse.
 pub fn slack(group_labels: &Labels, alerts: &[NotifyAlert]) -> Value {
     let n_firing = alerts.iter().filter(|n| n.firing).count();
     let state = if n_firing > 0 {
@@ -173,7 +192,7 @@ pub fn slack(group_labels: &Labels, alerts: &[NotifyAlert]) -> Value {
     } else {
         format!("[{state}] {}", group.join(" "))
     };
-    let mut text = title.clone();
+    let mut text = slack_escape(&title);
     let mut blocks = vec![json!({
         "type": "header",
         "text": {"type": "plain_text", "text": title},
@@ -183,20 +202,25 @@ pub fn slack(group_labels: &Labels, alerts: &[NotifyAlert]) -> Value {
     for n in alerts.iter().take(MAX_ALERTS) {
         let a = &n.alert;
         let status = if n.firing { "firing" } else { "resolved" };
-        text.push_str(&format!("\n• [{}] {} ({status})", a.severity, a.summary));
+        let e = slack_escape;
+        text.push_str(&format!(
+            "\n• [{}] {} ({status})",
+            e(&a.severity),
+            e(&a.summary)
+        ));
         blocks.push(json!({
             "type": "section",
-            "text": {"type": "mrkdwn", "text": format!("*{}* — {} ({status})", a.kind, a.summary)},
+            "text": {"type": "mrkdwn", "text": format!("*{}* — {} ({status})", e(&a.kind), e(&a.summary))},
             "fields": [
-                {"type": "mrkdwn", "text": format!("*Severity:*\n{}", a.severity)},
-                {"type": "mrkdwn", "text": format!("*Pipeline:*\n{}", a.pipeline_id.as_deref().unwrap_or("—"))},
-                {"type": "mrkdwn", "text": format!("*Team:*\n{}", a.team)},
+                {"type": "mrkdwn", "text": format!("*Severity:*\n{}", e(&a.severity))},
+                {"type": "mrkdwn", "text": format!("*Pipeline:*\n{}", e(a.pipeline_id.as_deref().unwrap_or("—")))},
+                {"type": "mrkdwn", "text": format!("*Team:*\n{}", e(&a.team))},
                 {"type": "mrkdwn", "text": format!("*Since:*\n{}", format_ms(a.started_at))},
             ],
         }));
         blocks.push(json!({
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": format!("Evidence: `{}`", evidence(a))}],
+            "elements": [{"type": "mrkdwn", "text": format!("Evidence: `{}`", e(&evidence(a)))}],
         }));
     }
     if alerts.len() > MAX_ALERTS {
@@ -220,10 +244,15 @@ pub fn pagerduty_severity(s: &str) -> &'static str {
     }
 }
 
+/// The PagerDuty incident key of an alert episode.
+pub fn pagerduty_key(a: &AlertRow) -> String {
+    format!("pipemon/{}/{}", a.fingerprint, a.started_at)
+}
+
 /// One PagerDuty Events API v2 event (without `routing_key`, added at send time).
 pub fn pagerduty(n: &NotifyAlert, policy: &Policy) -> Value {
     let a = &n.alert;
-    let dedup_key = format!("pipemon/{}", a.fingerprint);
+    let dedup_key = pagerduty_key(a);
     if !n.firing {
         return json!({"event_action": "resolve", "dedup_key": dedup_key});
     }
@@ -311,7 +340,10 @@ pub fn build(
         ReceiverType::Pagerduty => alerts
             .iter()
             .map(|n| Item {
-                suffix: format!("/{}", crate::alert::group::short_hash(&n.alert.fingerprint)),
+                suffix: format!(
+                    "/{}",
+                    crate::alert::group::short_hash(&pagerduty_key(&n.alert))
+                ),
                 payload: pagerduty(n, policy),
                 alert_ids: vec![n.alert.id],
                 n_firing: n.firing as i64,

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use globset::{Glob, GlobMatcher};
 
+use crate::alert::config::{AlertConfig, ReceiverConfig, ReceiverType, RouteConfig};
 use crate::alert::matcher::{self, Labels, Matcher};
 use crate::alert::route::Route;
 use crate::alert::timeinterval::TimeInterval;
-use crate::config::{Config, ReceiverConfig, ReceiverType, RouteConfig};
 use crate::model::{AlertKind, Priority, Severity};
 
 /// A configured inhibit rule, parsed.
@@ -61,7 +61,7 @@ fn glob(pattern: &str) -> Result<GlobMatcher, String> {
 
 impl Policy {
     /// Compiles a configuration; invalid configuration is an error listing every problem.
-    pub fn new(config: &Config) -> anyhow::Result<Policy> {
+    pub fn new(config: &AlertConfig) -> anyhow::Result<Policy> {
         let problems = validate(config);
         if !problems.is_empty() {
             let list: Vec<String> = problems.iter().map(|(k, m)| format!("{k}: {m}")).collect();
@@ -218,7 +218,7 @@ impl Policy {
 }
 
 /// Every semantic problem in a configuration, as (key path, message).
-pub fn validate(config: &Config) -> Vec<(String, String)> {
+pub fn validate(config: &AlertConfig) -> Vec<(String, String)> {
     let mut p: Vec<(String, String)> = Vec::new();
     for (i, o) in config.ownership.iter().enumerate() {
         if let Err(e) = glob(&o.pattern) {
@@ -263,7 +263,7 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
             ));
         }
     }
-    let names = crate::config::receiver_names(config);
+    let names = crate::alert::config::receiver_names(config);
     let intervals: Vec<&str> = config
         .time_intervals
         .iter()
@@ -328,7 +328,13 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
         if let Some(u) = &r.url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
-            p.push((format!("{k}.url"), format!("{u:?} is not an http(s) URL")));
+            p.push((
+                format!("{k}.url"),
+                format!(
+                    "{:?} is not an http(s) URL (shown without its path, query and credentials, which may hold a secret)",
+                    redact_url(u)
+                ),
+            ));
         }
         if r.timeout.is_some_and(|t| t.ms() <= 0) {
             p.push((format!("{k}.timeout"), "must be more than 0s".into()));
@@ -454,7 +460,7 @@ mod tests {
     use super::*;
 
     fn policy(toml: &str) -> Policy {
-        Policy::new(&crate::config::check(toml).unwrap()).unwrap()
+        Policy::new(&crate::config::check(toml).unwrap().alert).unwrap()
     }
 
     #[test]
@@ -520,5 +526,47 @@ priority = "low"
             p.ownership_for("etl"),
             (Some("data".into()), Some(Priority::Low), None)
         );
+    }
+}
+
+/// A URL as it may be shown to people: scheme and host only; credentials, path, query
+/// and fragment (where webhook URLs carry their secret) become `…`.
+pub fn redact_url(u: &str) -> String {
+    let (scheme, rest) = match u.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), u),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let hidden = authority.contains('@') || end < rest.len();
+    format!("{scheme}{host}{}", if hidden { "/…" } else { "" })
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn secrets_in_urls_are_not_shown() {
+        let cases = [
+            (
+                "https://hooks.slack.com/services/T0/B0/SECRET",
+                "https://hooks.slack.com/…",
+            ),
+            ("hooks.slack.com/services/T0/B0/SECRET", "hooks.slack.com/…"),
+            (
+                "ftp://user:pw@example.com/x?token=SECRET",
+                "ftp://example.com/…",
+            ),
+            ("https://user:SECRET@example.com", "https://example.com/…"),
+            ("https://example.com", "https://example.com"),
+            ("example.com?key=SECRET", "example.com/…"),
+        ];
+        for (url, want) in cases {
+            let got = redact_url(url);
+            assert_eq!(got, want, "{url}");
+            assert!(!got.contains("SECRET"), "{got}");
+        }
     }
 }

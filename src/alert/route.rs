@@ -4,8 +4,8 @@
 //! the route itself does. Children inherit receiver, `group_by` and timers from their
 //! parent unless they set their own. Time-interval muting is per route, not inherited.
 
+use crate::alert::config::RouteConfig;
 use crate::alert::matcher::{self, Labels, Matcher};
-use crate::config::RouteConfig;
 
 pub const DEFAULT_GROUP_WAIT: i64 = 30_000;
 pub const DEFAULT_GROUP_INTERVAL: i64 = 5 * 60_000;
@@ -148,8 +148,8 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::config::{Dur, RouteConfig};
     use crate::alert::matcher::labels;
-    use crate::config::{Dur, RouteConfig};
 
     fn rc(receiver: Option<&str>, matchers: &[&str]) -> RouteConfig {
         RouteConfig {

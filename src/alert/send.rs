@@ -2,25 +2,34 @@
 //!
 //! Every notification is a row before anything is sent; a row is marked sent only after
 //! the receiver accepted it, so a crash mid-send re-sends it on the next run (with the
-//! same dedup key, which receivers can use to drop the repeat). Rows of one lane (a
-//! group at one receiver) go strictly in order, so a resolution never overtakes its
-//! firing. Transient failures (connection errors, timeouts, 408, 429, 5xx, a missing
-//! secret variable) are retried with exponential backoff and jitter across runs, until
-//! `give_up_after`; other 4xx are permanent and recorded with the reason. A receiver
-//! that failed transiently is not tried again in the same run.
+//! same dedup key, sent as `Idempotency-Key`, which receivers can use to drop the
+//! repeat). Rows of one lane (a group at one receiver) go strictly in order, so a
+//! resolution never overtakes its firing. Each receiver is served by its own thread, so
+//! a slow or hanging receiver holds up only itself.
+//!
+//! Transient failures (connection errors, timeouts, 408, 429, 5xx, a command that
+//! failed) are retried with exponential backoff and jitter across runs, until
+//! `give_up_after` from the first attempt; a receiver that failed transiently is not
+//! tried again in the same run. Permanent causes (other 4xx, an unset secret variable,
+//! a missing file path or program, no receiver of that name) mark the row failed at
+//! once, with the reason, and are not retried.
+//!
+//! Backoff and giving up run on the delivery clock — the wall clock of the sending
+//! process, never the evaluation's `--now` — so rows queued by `evaluate --now
+//! data-end` are retried normally by a later `notify`.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use rand::RngExt;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
+use crate::alert::config::{AlertConfig, ReceiverConfig, ReceiverType};
 use crate::alert::policy::Policy;
-use crate::config::{Config, ReceiverConfig, ReceiverType};
 use crate::model::Millis;
 use crate::store::Store;
 
@@ -61,10 +70,10 @@ fn wall_ms() -> Millis {
     crate::time::now_ms()
 }
 
-/// The outbox rows due at ?1 that head their lane (served by `notifications_by_status`,
-/// the lane check by `notifications_by_lane`).
+/// The outbox rows due at ?1 (delivery clock) that head their lane (served by
+/// `notifications_by_status`, the lane check by `notifications_by_lane`).
 pub const DUE_ROWS_SQL: &str =
-    "SELECT id, dedup_key, receiver, payload, created_at, attempts FROM notifications n
+    "SELECT id, dedup_key, receiver, payload, attempts FROM notifications n
      WHERE status = 'pending' AND next_attempt_at <= ?1
        AND NOT EXISTS (SELECT 1 FROM notifications p
                        WHERE p.receiver = n.receiver AND p.lane = n.lane
@@ -76,84 +85,292 @@ struct Due {
     dedup_key: String,
     receiver: String,
     payload: String,
-    created_at: Millis,
     attempts: i64,
 }
 
-/// Sends every due row.
-pub fn send_due(store: &Store, config: &Config, policy: &Policy, now: Millis) -> Result<()> {
-    let conn = store.conn()?;
+/// How one receiver fared in a delivery run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceiverOutcome {
+    pub sent: usize,
+    /// Attempts that failed and will be retried.
+    pub retrying: usize,
+    /// Rows marked failed for good in this run.
+    pub failed: usize,
+    /// The last failure's reason.
+    pub last_error: Option<String>,
+}
+
+/// What a delivery run did, per receiver, and what the outbox holds afterwards.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub receivers: BTreeMap<String, ReceiverOutcome>,
+    /// Rows still pending, per receiver, and of those how many already failed an
+    /// attempt (a receiver in backoff).
+    pub pending: BTreeMap<String, (i64, i64)>,
+}
+
+impl DeliveryReport {
+    /// Whether deliveries are failing: a row failed or was retried in this run, or a
+    /// pending row is waiting for a retry after a failed attempt.
+    pub fn failing(&self) -> bool {
+        self.receivers
+            .values()
+            .any(|o| o.retrying > 0 || o.failed > 0)
+            || self.pending.values().any(|(_, retrying)| *retrying > 0)
+    }
+
+    /// One line per receiver that had anything to do, for stderr.
+    pub fn lines(&self) -> Vec<String> {
+        let mut names: Vec<&String> = self.receivers.keys().collect();
+        names.extend(self.pending.keys());
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|name| {
+                let o = self.receivers.get(name).cloned().unwrap_or_default();
+                let (pending, _) = self.pending.get(name).copied().unwrap_or((0, 0));
+                let mut parts = vec![format!("{} sent", o.sent)];
+                if o.retrying > 0 {
+                    parts.push(format!("{} retrying", o.retrying));
+                }
+                if o.failed > 0 {
+                    parts.push(format!("{} failed", o.failed));
+                }
+                if pending > 0 {
+                    parts.push(format!("{pending} pending"));
+                }
+                let why = o
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!(" — {e}"))
+                    .unwrap_or_default();
+                format!("delivery to {name}: {}{why}", parts.join(", "))
+            })
+            .collect()
+    }
+}
+
+/// How a delivery run behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct SendOptions {
+    /// The delivery clock (wall-clock ms; injected in tests).
+    pub clock: Millis,
+    /// Make each outbox update durable on disk (`synchronous = FULL`) before the next
+    /// send, instead of WAL's default of syncing at checkpoints.
+    pub fsync: bool,
+}
+
+/// Sends every due row, one thread per receiver, and reports what happened.
+pub fn send_due(
+    store: &Store,
+    config: &AlertConfig,
+    policy: &Policy,
+    opts: SendOptions,
+) -> Result<DeliveryReport> {
     let due: Vec<Due> = {
+        let conn = store.conn()?;
         // The head of each lane only: later rows of a lane wait for earlier ones.
         let mut stmt = conn.prepare(DUE_ROWS_SQL)?;
-        stmt.query_map([now], |r| {
+        stmt.query_map([opts.clock], |r| {
             Ok(Due {
                 id: r.get(0)?,
                 dedup_key: r.get(1)?,
                 receiver: r.get(2)?,
                 payload: r.get(3)?,
-                created_at: r.get(4)?,
-                attempts: r.get(5)?,
+                attempts: r.get(4)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?
     };
-    let mut down: BTreeSet<String> = BTreeSet::new();
+    let mut by_receiver: BTreeMap<String, Vec<Due>> = BTreeMap::new();
     for row in due {
-        if down.contains(&row.receiver) {
-            continue;
+        by_receiver
+            .entry(row.receiver.clone())
+            .or_default()
+            .push(row);
+    }
+    let results: Vec<(String, Result<ReceiverOutcome>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = by_receiver
+            .into_iter()
+            .map(|(name, rows)| {
+                let h = s.spawn(move || send_receiver(store, config, policy, opts, &name, rows));
+                (h, ())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(h, ())| match h.join() {
+                Ok(r) => r,
+                Err(_) => (
+                    String::new(),
+                    Err(anyhow::anyhow!("a delivery thread panicked")),
+                ),
+            })
+            .collect()
+    });
+    let mut report = DeliveryReport::default();
+    for (name, r) in results {
+        report.receivers.insert(name, r?);
+    }
+    let conn = store.conn()?;
+    let mut stmt = conn.prepare(
+        "SELECT receiver, count(*), count(*) FILTER (WHERE attempts > 0)
+         FROM notifications WHERE status = 'pending' GROUP BY receiver",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?))))?;
+    for row in rows {
+        let (name, counts) = row?;
+        report.pending.insert(name, counts);
+    }
+    Ok(report)
+}
+
+/// Puts every failed row back in the queue, due at once, with its attempt history kept
+/// (`notify --retry-failed`); returns how many. Giving up is counted afresh from the
+/// next attempt.
+pub fn requeue_failed(store: &Store) -> Result<usize> {
+    let mut conn = store.conn()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let n = tx.execute(
+        "UPDATE notifications SET status = 'pending', next_attempt_at = 0, lease_until = NULL,
+                lease_pid = NULL WHERE status = 'failed'",
+        [],
+    )?;
+    tx.commit()?;
+    Ok(n)
+}
+
+/// Whether the process that holds a lease is gone (Linux: no `/proc/PID`); elsewhere
+/// only an expired lease is taken over.
+fn holder_gone(pid: Option<i64>) -> bool {
+    match pid {
+        None => true,
+        Some(p) if p == std::process::id() as i64 => false,
+        Some(p) => {
+            cfg!(target_os = "linux")
+                && std::path::Path::new("/proc/self").exists()
+                && !std::path::Path::new(&format!("/proc/{p}")).exists()
         }
-        let rcfg = policy.receivers.get(&row.receiver);
+    }
+}
+
+/// Claims a row for the time an attempt can take, so an overlapping run skips it. A
+/// lease whose holder was killed is taken over at once.
+fn claim(conn: &Connection, id: i64, timeout: i64) -> Result<bool> {
+    let held: Option<(Option<Millis>, Option<i64>)> = conn
+        .query_row(
+            "SELECT lease_until, lease_pid FROM notifications WHERE id = ?1 AND status = 'pending'",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((until, pid)) = held else {
+        return Ok(false);
+    };
+    let wall = wall_ms();
+    let free = until.is_none_or(|u| u < wall) || holder_gone(pid);
+    if !free {
+        return Ok(false);
+    }
+    let n = conn.execute(
+        "UPDATE notifications SET lease_until = ?2, lease_pid = ?3
+         WHERE id = ?1 AND status = 'pending' AND lease_until IS ?4 AND lease_pid IS ?5",
+        params![
+            id,
+            wall + timeout + 30_000,
+            std::process::id() as i64,
+            until,
+            pid
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+fn send_receiver(
+    store: &Store,
+    config: &AlertConfig,
+    policy: &Policy,
+    opts: SendOptions,
+    name: &str,
+    rows: Vec<Due>,
+) -> (String, Result<ReceiverOutcome>) {
+    let mut out = ReceiverOutcome::default();
+    let res = (|| -> Result<()> {
+        let rcfg = policy.receivers.get(name);
         let timeout = rcfg
             .and_then(|r| r.timeout)
             .unwrap_or(config.delivery.timeout)
             .ms();
-        // Claim the row for the time the attempt can take, so an overlapping run skips it.
-        let claimed = conn.execute(
-            "UPDATE notifications SET lease_until = ?2
-             WHERE id = ?1 AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?3)",
-            params![row.id, wall_ms() + timeout + 30_000, wall_ms()],
-        )?;
-        if claimed == 0 {
-            continue;
+        for row in rows {
+            if !claim(&*store.conn()?, row.id, timeout)? {
+                continue;
+            }
+            let outcome = match rcfg {
+                None => {
+                    Attempt::Permanent(None, format!("receiver {name:?} is no longer configured"))
+                }
+                Some(r) => attempt(
+                    r,
+                    &row.payload,
+                    &row.dedup_key,
+                    Duration::from_millis(timeout as u64),
+                ),
+            };
+            let word = record(&mut *store.conn()?, &row, &outcome, config, opts)?;
+            match (&outcome, word) {
+                (Attempt::Sent(_), _) => out.sent += 1,
+                (Attempt::Transient(_, e), "retry") => {
+                    out.retrying += 1;
+                    out.last_error = Some(e.clone());
+                }
+                (Attempt::Transient(_, e) | Attempt::Permanent(_, e), _) => {
+                    out.failed += 1;
+                    out.last_error = Some(e.clone());
+                }
+            }
+            // A receiver that failed transiently is not tried again in this run.
+            if matches!(outcome, Attempt::Transient(..)) {
+                break;
+            }
         }
-        let outcome = match rcfg {
-            None => Attempt::Permanent(
-                None,
-                format!("receiver {:?} is no longer configured", row.receiver),
-            ),
-            Some(r) => attempt(
-                r,
-                &row.payload,
-                &row.dedup_key,
-                Duration::from_millis(timeout as u64),
-            ),
-        };
-        if matches!(outcome, Attempt::Transient(..)) {
-            down.insert(row.receiver.clone());
-        }
-        record(&conn, &row, &outcome, config, now)?;
-    }
-    Ok(())
+        Ok(())
+    })();
+    (name.to_string(), res.map(|()| out))
 }
 
+/// Records an attempt's outcome on the row and in `delivery_attempts`, in one
+/// transaction; returns the attempt's outcome word (sent, retry, failed).
 fn record(
-    conn: &Connection,
+    conn: &mut Connection,
     row: &Due,
     outcome: &Attempt,
-    config: &Config,
-    now: Millis,
-) -> Result<()> {
+    config: &AlertConfig,
+    opts: SendOptions,
+) -> Result<&'static str> {
+    if opts.fsync {
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    let now = opts.clock;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let attempts = row.attempts + 1;
+    let first: Millis = tx.query_row(
+        // Since the row last failed for good, if it was put back in the queue.
+        "SELECT coalesce(min(attempted_at), ?2) FROM delivery_attempts
+         WHERE notification_id = ?1 AND id > coalesce((SELECT max(id) FROM delivery_attempts
+               WHERE notification_id = ?1 AND outcome = 'failed'), 0)",
+        params![row.id, now],
+        |r| r.get(0),
+    )?;
     let (status, code, err, next) = match outcome {
         Attempt::Sent(code) => ("sent", *code, None, now),
         Attempt::Permanent(code, e) => ("failed", *code, Some(e.clone()), now),
         Attempt::Transient(code, e) => {
-            if now - row.created_at >= config.delivery.give_up_after.ms() {
+            if now - first >= config.delivery.give_up_after.ms() {
                 (
                     "failed",
                     *code,
-                    Some(format!("{e} (gave up after {} attempts)", attempts)),
+                    Some(format!("{e} (gave up after {attempts} attempts)")),
                     now,
                 )
             } else {
@@ -168,24 +385,29 @@ fn record(
             }
         }
     };
-    let outcome_word = match (outcome, status) {
+    let word = match (outcome, status) {
         (Attempt::Sent(_), _) => "sent",
         (_, "pending") => "retry",
         _ => "failed",
     };
-    conn.execute(
-        "UPDATE notifications SET status = ?2, attempts = ?3, next_attempt_at = ?4, lease_until = NULL,
+    tx.execute(
+        "UPDATE notifications SET status = ?2, attempts = ?3, next_attempt_at = ?4,
+                lease_until = NULL, lease_pid = NULL,
                 sent_at = CASE WHEN ?2 = 'sent' THEN ?5 ELSE sent_at END,
                 last_status = ?6, last_error = ?7
          WHERE id = ?1",
         params![row.id, status, attempts, next, now, code, err],
     )?;
-    conn.execute(
+    tx.execute(
         "INSERT INTO delivery_attempts (notification_id, attempted_at, outcome, http_status, error)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![row.id, now, outcome_word, code, err],
+        params![row.id, now, word, code, err],
     )?;
-    Ok(())
+    tx.commit()?;
+    if opts.fsync {
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+    }
+    Ok(word)
 }
 
 /// A value given directly or through an environment variable.
@@ -205,8 +427,8 @@ fn secret(direct: &Option<String>, env: &Option<String>) -> Result<Option<String
 pub fn attempt(r: &ReceiverConfig, payload: &str, dedup_key: &str, timeout: Duration) -> Attempt {
     let url = match secret(&r.url, &r.url_env) {
         Ok(u) => u,
-        // Fixing the environment and re-running delivers it: transient.
-        Err(e) => return Attempt::Transient(None, e),
+        // An operator has to set it: permanent until then, not retried.
+        Err(e) => return Attempt::Permanent(None, e),
     };
     match r.kind {
         ReceiverType::None => Attempt::Sent(None),
@@ -225,7 +447,7 @@ pub fn attempt(r: &ReceiverConfig, payload: &str, dedup_key: &str, timeout: Dura
             let key = match secret(&r.routing_key, &r.routing_key_env) {
                 Ok(Some(k)) => k,
                 Ok(None) => return Attempt::Permanent(None, "no routing_key".into()),
-                Err(e) => return Attempt::Transient(None, e),
+                Err(e) => return Attempt::Permanent(None, e),
             };
             let mut v: Value = match serde_json::from_str(payload) {
                 Ok(v) => v,
@@ -266,12 +488,18 @@ fn post(url: &str, body: &str, dedup_key: &str, timeout: Duration) -> Attempt {
             let text = resp.body_mut().read_to_string().unwrap_or_default();
             classify_status(code, &text)
         }
-        Err(e) => match e {
-            ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::RedirectFailed => {
-                Attempt::Permanent(None, e.to_string())
+        Err(e) => {
+            // Error texts may quote the URL, which may hold a secret.
+            let why = e
+                .to_string()
+                .replace(url, &crate::alert::policy::redact_url(url));
+            match e {
+                ureq::Error::BadUri(_) | ureq::Error::Http(_) | ureq::Error::RedirectFailed => {
+                    Attempt::Permanent(None, why)
+                }
+                _ => Attempt::Transient(None, why),
             }
-            other => Attempt::Transient(None, other.to_string()),
-        },
+        }
     }
 }
 
@@ -280,10 +508,13 @@ fn append(r: &ReceiverConfig, payload: &str) -> Attempt {
         return Attempt::Permanent(None, "no path".into());
     };
     let res = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).append(true);
+        // Notifications may carry what only the team should read: a new file is
+        // created readable by its owner only (an existing file keeps its mode).
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(path)?;
         // One write per line, so concurrent appenders do not interleave within it.
         let mut line = payload.to_string();
         line.push('\n');
@@ -292,17 +523,43 @@ fn append(r: &ReceiverConfig, payload: &str) -> Attempt {
     })();
     match res {
         Ok(()) => Attempt::Sent(None),
+        // A missing directory (or a directory where the file should be) stays so until
+        // an operator fixes the configuration: permanent.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::IsADirectory
+                    | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Attempt::Permanent(None, format!("{}: {e}", path.display()))
+        }
         Err(e) => Attempt::Transient(None, format!("{}: {e}", path.display())),
     }
 }
+
+/// The variables a `command` receiver inherits (when set); it also gets
+/// `PIPEMON_DEDUP_KEY` and `PIPEMON_RECEIVER`.
+pub const COMMAND_ENV: [&str; 6] = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
 
 fn run_command(r: &ReceiverConfig, payload: &str, dedup_key: &str, timeout: Duration) -> Attempt {
     let Some((prog, args)) = r.command.as_deref().and_then(|c| c.split_first()) else {
         return Attempt::Permanent(None, "no command".into());
     };
-    let child = Command::new(prog)
-        .args(args)
+    let mut cmd = Command::new(prog);
+    cmd.args(args).env_clear();
+    // A minimal environment: nothing of pipemon's own (other receivers' secrets
+    // included) but what a program needs to run, plus the notification's key.
+    for key in COMMAND_ENV {
+        if let Some(v) = std::env::var_os(key) {
+            cmd.env(key, v);
+        }
+    }
+    let child = cmd
         .env("PIPEMON_DEDUP_KEY", dedup_key)
+        .env("PIPEMON_RECEIVER", &r.name)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

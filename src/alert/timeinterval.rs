@@ -5,7 +5,7 @@
 use chrono::{Datelike, TimeZone, Timelike};
 use chrono_tz::Tz;
 
-use crate::config::TimeIntervalConfig;
+use crate::alert::config::TimeIntervalConfig;
 use crate::model::Millis;
 
 /// A validated interval.
@@ -132,7 +132,7 @@ impl TimeInterval {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TimeRangeConfig;
+    use crate::alert::config::TimeRangeConfig;
     use crate::time::parse_rfc3339;
     use chrono::Weekday;
 

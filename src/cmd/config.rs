@@ -28,10 +28,10 @@ pub fn run(ctx: &Context, args: &ConfigArgs) -> Result<()> {
                     println!(
                         "{}: ok ({} receivers, {} routes, {} inhibit rules, {} time intervals)",
                         path.display(),
-                        c.receivers.len(),
-                        crate::alert::Policy::new(&c)?.route.walk().len(),
-                        c.inhibit_rules.len(),
-                        c.time_intervals.len()
+                        c.alert.receivers.len(),
+                        crate::alert::Policy::new(&c.alert)?.route.walk().len(),
+                        c.alert.inhibit_rules.len(),
+                        c.alert.time_intervals.len()
                     );
                     Ok(())
                 }

@@ -1,9 +1,10 @@
 //! `pipemon evaluate [--now TIME] [--rebuild] [--no-notify]`: detect conditions as
 //! of TIME, open/update/resolve alerts, then notify. A short summary goes to
 //! stderr; with `--format json` the alerts opened or resolved go to stdout as JSON
-//! Lines (alerts.md objects).
+//! Lines (alerts.md objects). Delivery outcomes per receiver follow on stderr;
+//! failing deliveries exit with status 3 (after the evaluation was committed).
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 
 use super::Context;
 use crate::cli::{EvaluateArgs, Format};
@@ -30,13 +31,24 @@ pub fn run(ctx: &Context, args: &EvaluateArgs) -> Result<()> {
     let config = crate::config::load(ctx.config.as_deref())?;
     let store = ctx.open_store()?;
     let now = parse_now(&args.now)?;
+    if let Some(raw) = &args.notify_since {
+        let since = crate::time::parse_user_time(raw).ok_or_else(|| {
+            crate::error::hinted(
+                format!("--notify-since `{raw}` is not a time"),
+                "use RFC 3339, e.g. 2026-11-01T00:00:00Z",
+            )
+        })?;
+        crate::store::meta_set(&*store.conn()?, "notify_since", since)?;
+    }
+    // Delivery runs here, after the evaluation committed, so its outcome is reported.
     let summary = evaluate(
         &store,
-        &config,
+        &config.detect,
+        &config.alert,
         &EvaluateOptions {
             now,
             rebuild: args.rebuild,
-            notify: !args.no_notify,
+            notify: false,
         },
     )?;
     eprintln!("{}", describe(&summary));
@@ -44,7 +56,12 @@ pub fn run(ctx: &Context, args: &EvaluateArgs) -> Result<()> {
         // The alerts.md objects, keys in the documented order (as `pipemon alerts`).
         to_rows(&summary.alerts, true).print(Format::Json)?;
     }
-    Ok(())
+    if args.no_notify {
+        return Ok(());
+    }
+    let report = crate::alert::deliver(&store, &config.alert, summary.now_ms)
+        .context("delivering notifications")?;
+    super::notify::print_report(&report, false)
 }
 
 /// The one-paragraph summary for people.

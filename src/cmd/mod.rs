@@ -40,7 +40,7 @@ impl Context {
 
 /// Runs the command line.
 pub fn run(cli: Cli) -> Result<()> {
-    match crate::config::parse_dur(&cli.lock_timeout) {
+    match crate::alert::config::parse_dur(&cli.lock_timeout) {
         Some(ms) => crate::store::set_lock_timeout(std::time::Duration::from_millis(ms as u64)),
         None => {
             return Err(crate::error::hinted(

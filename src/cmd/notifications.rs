@@ -1,4 +1,5 @@
 //! `pipemon notifications [--status pending|sent|failed]`: the outbox, newest first.
+//! `next_attempt_at` is shown for pending rows waiting out a retry (wall-clock time).
 
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -51,7 +52,8 @@ pub fn run(ctx: &Context, args: &NotificationsArgs) -> Result<()> {
             json!(r.get::<_, i64>(7)?),
             serde_json::from_str(&ids).unwrap_or(Value::Null),
             json!(r.get::<_, i64>(9)?),
-            if status == "pending" {
+            // A row never tried is due at once (0); retries are due on the wall clock.
+            if status == "pending" && r.get::<_, i64>(10)? > 0 {
                 ts(Some(r.get(10)?))
             } else {
                 Value::Null

@@ -1,9 +1,11 @@
 //! `pipemon notify`: flush due notification groups and send due outbox rows (run from
-//! cron between evaluations, or after a receiver came back).
+//! cron between evaluations, or after a receiver came back). Delivery outcomes per
+//! receiver go to stderr; failing deliveries exit with status 3.
 
 use anyhow::Result;
 
 use super::Context;
+use crate::alert::send::DeliveryReport;
 use crate::cli::NotifyArgs;
 
 pub fn run(ctx: &Context, args: &NotifyArgs) -> Result<()> {
@@ -18,25 +20,29 @@ pub fn run(ctx: &Context, args: &NotifyArgs) -> Result<()> {
         })?,
     };
     let store = ctx.open_store()?;
-    let before: i64 = store.conn()?.query_row(
-        "SELECT coalesce(max(id), 0) FROM delivery_attempts",
-        [],
-        |r| r.get(0),
-    )?;
-    crate::alert::deliver(&store, &config, now)?;
-    let conn = store.conn()?;
-    let (sent, retry, failed): (i64, i64, i64) = conn.query_row(
-        "SELECT count(*) FILTER (WHERE outcome = 'sent'), count(*) FILTER (WHERE outcome = 'retry'),
-                count(*) FILTER (WHERE outcome = 'failed')
-         FROM delivery_attempts WHERE id > ?1",
-        [before],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
-    let pending: i64 = conn.query_row(
-        "SELECT count(*) FROM notifications WHERE status = 'pending'",
-        [],
-        |r| r.get(0),
-    )?;
-    eprintln!("sent {sent}, will retry {retry}, failed {failed}; {pending} pending in the outbox");
+    if args.retry_failed {
+        let n = crate::alert::send::requeue_failed(&store)?;
+        eprintln!("delivery: {n} failed notifications queued again");
+    }
+    let report = crate::alert::deliver(&store, &config.alert, now)?;
+    print_report(&report, true)
+}
+
+/// Prints a delivery report to stderr (a quiet run prints nothing unless `always`)
+/// and turns failing deliveries into exit status 3.
+pub fn print_report(report: &DeliveryReport, always: bool) -> Result<()> {
+    let lines = report.lines();
+    if lines.is_empty() && always {
+        eprintln!("delivery: nothing to send");
+    }
+    for l in &lines {
+        eprintln!("{l}");
+    }
+    if report.failing() {
+        return Err(crate::error::DeliveriesFailing(
+            "notifications are failing (exit status 3); see `pipemon notifications --status failed` and `--status pending`".into(),
+        )
+        .into());
+    }
     Ok(())
 }

@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 
 pub use config::{DetectConfig, Dur};
 
-use crate::config::Config;
+use crate::alert::config::AlertConfig;
 use crate::model::{Millis, Outcome};
 use crate::schedule::Schedule;
 use crate::store::Store;
@@ -84,6 +84,9 @@ pub struct EvaluateOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct EvaluateSummary {
     pub now: String,
+    /// `now` as epoch milliseconds (the resolved `Now`), for the delivery that follows.
+    #[serde(skip)]
+    pub now_ms: Millis,
     /// `full`, `incremental` or `as_of` (runs rebuilt from events up to `now`).
     pub mode: String,
     pub pipelines: usize,
@@ -122,8 +125,12 @@ fn previous_now(conn: &Connection) -> Result<Option<Millis>> {
 
 /// Evaluates every pipeline as of `opts.now`, updates `alerts`, applies alerting
 /// policy, and (unless told not to) delivers notifications.
-pub fn evaluate(store: &Store, config: &Config, opts: &EvaluateOptions) -> Result<EvaluateSummary> {
-    let cfg = &config.detect;
+pub fn evaluate(
+    store: &Store,
+    cfg: &DetectConfig,
+    alerting: &AlertConfig,
+    opts: &EvaluateOptions,
+) -> Result<EvaluateSummary> {
     if let Err(problems) = cfg.validate() {
         bail!(crate::error::hinted(
             format!("invalid configuration: {problems}"),
@@ -166,7 +173,7 @@ pub fn evaluate(store: &Store, config: &Config, opts: &EvaluateOptions) -> Resul
     }
     // Ownership rules first, so the alerts detection writes carry the configured
     // team, priority and environment from their first evaluation.
-    crate::alert::apply_ownership(&tx, config)?;
+    crate::alert::apply_ownership(&tx, alerting)?;
     let data_end = crate::store::data_end(&tx)?;
     let as_of = data_end.is_some_and(|end| opts.now < end);
     let digest = cfg.digest();
@@ -309,7 +316,7 @@ pub fn evaluate(store: &Store, config: &Config, opts: &EvaluateOptions) -> Resul
             firing as i64
         ],
     )?;
-    crate::alert::process(&tx, config, opts.now).context("applying alerting policy")?;
+    crate::alert::process(&tx, alerting, opts.now).context("applying alerting policy")?;
 
     let mut ids: Vec<i64> = changes
         .opened
@@ -334,7 +341,7 @@ pub fn evaluate(store: &Store, config: &Config, opts: &EvaluateOptions) -> Resul
     tx.commit().context("committing the evaluation")?;
 
     if opts.notify {
-        crate::alert::deliver(store, config, opts.now).context("delivering notifications")?;
+        crate::alert::deliver(store, alerting, opts.now).context("delivering notifications")?;
     }
     let sev_of = |ids: &[i64]| {
         let mut m: BTreeMap<String, usize> = BTreeMap::new();
@@ -349,6 +356,7 @@ pub fn evaluate(store: &Store, config: &Config, opts: &EvaluateOptions) -> Resul
     };
     Ok(EvaluateSummary {
         now: format_ms(opts.now),
+        now_ms: opts.now,
         mode: mode.to_string(),
         pipelines: infos.len(),
         runs: runs_seen,

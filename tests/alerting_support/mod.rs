@@ -118,18 +118,33 @@ impl Db {
     pub fn process(&self, config: &Config, now: i64) {
         let mut c = self.store.conn().unwrap();
         let tx = c.transaction().unwrap();
-        pipemon::alert::process(&tx, config, now).unwrap();
+        pipemon::alert::process(&tx, &config.alert, now).unwrap();
         tx.commit().unwrap();
     }
 
-    pub fn deliver(&self, config: &Config, now: i64) {
-        pipemon::alert::deliver(&self.store, config, now).unwrap();
+    /// Delivers with the delivery clock at `now` too (tests inject both clocks).
+    pub fn deliver(&self, config: &Config, now: i64) -> pipemon::alert::send::DeliveryReport {
+        pipemon::alert::deliver_with(
+            &self.store,
+            &config.alert,
+            now,
+            pipemon::alert::send::SendOptions {
+                clock: now,
+                fsync: false,
+            },
+        )
+        .unwrap()
     }
 
     /// process + deliver, like one `evaluate` run.
     pub fn tick(&self, config: &Config, now: i64) {
         self.process(config, now);
         self.deliver(config, now);
+    }
+
+    /// Sets the backfill line (as `evaluate --notify-since` does).
+    pub fn notify_since(&self, at: i64) {
+        pipemon::store::meta_set(&self.store.conn().unwrap(), "notify_since", at).unwrap();
     }
 
     pub fn alert(&self, id: i64) -> Value {
@@ -218,6 +233,8 @@ pub struct Request {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The status the server answered (0: it never answered).
+    pub answered: u16,
 }
 
 impl Request {
@@ -239,6 +256,16 @@ pub enum Reply {
     Status(u16),
     /// Read the request, then say nothing for this long (a timeout for the client).
     Hang(Duration),
+    /// Answer 200 after this long (a slow receiver).
+    Slow(Duration),
+}
+
+/// How the server answers when its script is empty: `down` answers that status to
+/// everything; `delay` is waited before every 2xx answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mode {
+    pub down: Option<u16>,
+    pub delay: Duration,
 }
 
 /// A recording HTTP/1.1 server on 127.0.0.1 with an ephemeral port. Answers come from
@@ -247,6 +274,7 @@ pub struct Recorder {
     pub port: u16,
     pub requests: Arc<Mutex<Vec<Request>>>,
     script: Arc<Mutex<VecDeque<Reply>>>,
+    mode: Arc<Mutex<Mode>>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
 }
@@ -262,22 +290,24 @@ impl Recorder {
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(VecDeque::new()));
+        let mode = Arc::new(Mutex::new(Mode::default()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, s, st) = (requests.clone(), script.clone(), stop.clone());
+        let (r, s, st, m) = (requests.clone(), script.clone(), stop.clone(), mode.clone());
         let handle = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if st.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(stream) = conn else { continue };
-                let (r, s) = (r.clone(), s.clone());
-                std::thread::spawn(move || serve(stream, r, s));
+                let (r, s, m) = (r.clone(), s.clone(), m.clone());
+                std::thread::spawn(move || serve(stream, r, s, m));
             }
         });
         Recorder {
             port,
             requests,
             script,
+            mode,
             stop,
             handle: Some(handle),
         }
@@ -289,6 +319,19 @@ impl Recorder {
 
     pub fn script(&self, replies: &[Reply]) {
         self.script.lock().unwrap().extend(replies.iter().copied());
+    }
+
+    /// Sets how unscripted requests are answered.
+    pub fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    /// The requests answered with a 2xx status.
+    pub fn accepted(&self) -> Vec<Request> {
+        self.requests()
+            .into_iter()
+            .filter(|r| (200..300).contains(&r.answered))
+            .collect()
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -330,6 +373,7 @@ fn serve(
     stream: TcpStream,
     requests: Arc<Mutex<Vec<Request>>>,
     script: Arc<Mutex<VecDeque<Reply>>>,
+    mode: Arc<Mutex<Mode>>,
 ) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     loop {
@@ -362,32 +406,42 @@ fn serve(
         if reader.read_exact(&mut body).is_err() {
             return;
         }
+        let m = *mode.lock().unwrap();
+        let reply = script.lock().unwrap().pop_front().unwrap_or(match m.down {
+            Some(code) => Reply::Status(code),
+            None if m.delay > Duration::ZERO => Reply::Slow(m.delay),
+            None => Reply::Status(200),
+        });
+        let answered = match reply {
+            Reply::Hang(_) => 0,
+            Reply::Slow(_) => 200,
+            Reply::Status(c) => c,
+        };
         requests.lock().unwrap().push(Request {
             method,
             path,
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
+            answered,
         });
-        let reply = script
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or(Reply::Status(200));
         let mut out = stream.try_clone().unwrap();
-        match reply {
+        let code = match reply {
             Reply::Hang(d) => {
                 std::thread::sleep(d);
                 return;
             }
-            Reply::Status(code) => {
-                let body = if code < 300 { "ok" } else { "scripted failure" };
-                let _ = write!(
-                    out,
-                    "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = out.flush();
+            Reply::Slow(d) => {
+                std::thread::sleep(d);
+                200
             }
-        }
+            Reply::Status(code) => code,
+        };
+        let body = if code < 300 { "ok" } else { "scripted failure" };
+        let _ = write!(
+            out,
+            "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = out.flush();
     }
 }
