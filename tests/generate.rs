@@ -419,6 +419,14 @@ fn injected_incidents_are_in_the_events() {
         let last = late[late.len() - 6..].to_vec();
         assert!(median(last) >= 1.4 * before, "{}", i.id);
     }
+    let outages: Vec<Millis> = incidents(t, "systemic_failure")
+        .iter()
+        .map(|i| i.start)
+        .collect();
+    for (a, b) in outages.iter().zip(outages.iter().skip(1)) {
+        // One signature: outages hours apart are separate conditions.
+        assert!(b - a >= 3 * 3_600_000, "systemic outages at {a} and {b}");
+    }
     for i in incidents(t, "systemic_failure") {
         assert!(i.affected_pipelines.len() >= 3);
         let teams: HashSet<&str> = i

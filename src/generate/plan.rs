@@ -609,6 +609,9 @@ impl Planner<'_> {
     pub fn systemic(&mut self, n: usize, dice: &mut Dice) {
         let cands = self.eligible(HOUR, |_| true);
         let mut made = 0;
+        // Outages share one signature: closer than a few hours apart they would be one
+        // condition (one alert) by the contract, so they are kept apart.
+        let mut times: Vec<Millis> = Vec::new();
         for _ in 0..200 {
             if made >= n {
                 break;
@@ -618,6 +621,9 @@ impl Planner<'_> {
                 break;
             }
             let t = dice.int(self.from, hi);
+            if times.iter().any(|u| (t - u).abs() < 4 * HOUR) {
+                continue;
+            }
             let mut chosen: Vec<(usize, usize)> = Vec::new();
             let mut order = cands.clone();
             dice.shuffle(&mut order);
@@ -658,6 +664,7 @@ impl Planner<'_> {
                 };
             }
             self.injected.push(Injected::Systemic { runs: chosen });
+            times.push(t);
             made += 1;
         }
     }
