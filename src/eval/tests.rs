@@ -374,7 +374,7 @@ fn import_speed_is_judged_as_a_ratio_to_the_reference() {
     assert!(r.checks[2].figure.contains("0.86 × the in-run reference"));
     // Under half the reference fails; no reference measured fails too.
     let t3 = inp.throughput.as_mut().unwrap();
-    t3.reference_rows_per_second = Some(150_000.0);
+    t3.reference_rows_per_second = Some(200_000.0);
     assert_eq!(score(&truth, &inp).checks[2].status, CheckStatus::Fail);
     inp.throughput.as_mut().unwrap().reference_rows_per_second = None;
     assert_eq!(score(&truth, &inp).checks[2].status, CheckStatus::Fail);
