@@ -1,0 +1,337 @@
+//! `missed_run`: no run started within the expected cadence plus a tolerance.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::episode::{Ctx, Detector, Episode, Notes};
+use super::history::History;
+use super::stats::quantile;
+use crate::model::{AlertKind, Millis, Run};
+use crate::schedule::Schedule;
+use crate::time::{format_duration, format_ms};
+/// How a pipeline's next start is expected.
+#[derive(Debug, Clone, PartialEq)]
+enum Cadence<'a> {
+    Declared(&'a Schedule),
+    Learned(i64),
+}
+
+/// No run started within the expected cadence plus a tolerance. The cadence is
+/// the declared schedule, else the median interval between recent starts (only
+/// when they are regular). The tolerance is a fraction of the period (clamped)
+/// plus twice the pipeline's own recent lateness. Fire times that fall while the
+/// latest run is still in progress are held up by it, not missed. A pipeline
+/// silent for `missed_retire_after` is taken as retired: its episode resolves.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MissedRun {
+    /// The latest run start seen: (start, end or None while running, run_id).
+    anchor: Option<(Millis, Option<Millis>, String)>,
+    runs_seen: usize,
+    /// Recent lateness of starts against the cadence, ms (newest last).
+    lateness: Vec<i64>,
+    /// The learned cadence (period, lateness margin), re-estimated every
+    /// `RELEARN_EVERY` runs; None while the starts are irregular.
+    learned: Option<(i64, i64)>,
+    /// `runs_seen` when the cadence was last estimated (0: never).
+    learned_checked: usize,
+}
+
+/// Runs between re-estimates of a learned cadence.
+const RELEARN_EVERY: usize = 16;
+
+const LATENESS_KEEP: usize = 32;
+/// A run this much before a cron fire time still counts for it.
+const EARLY_GRACE_MS: i64 = 5 * 60_000;
+
+impl MissedRun {
+    /// The cadence, how it was found, and a lateness margin (ms) learned from
+    /// the pipeline's own irregularity.
+    fn cadence<'a>(&self, ctx: &Ctx<'a>) -> Option<(Cadence<'a>, String, i64)> {
+        if let Some(s) = ctx.schedule {
+            if self.runs_seen < ctx.cfg.missed_min_runs {
+                return None;
+            }
+            let late: Vec<f64> = self.lateness.iter().map(|v| *v as f64).collect();
+            let margin = quantile(&late, 0.95).map_or(0, |q| (2.0 * q) as i64);
+            return Some((Cadence::Declared(s), "declared".to_string(), margin));
+        }
+        let (m, margin) = self.learned?;
+        Some((
+            Cadence::Learned(m),
+            format!("learned every {}", format_duration(m)),
+            margin,
+        ))
+    }
+
+    /// Re-estimates the learned cadence from recent starts: the median gap, if the
+    /// gaps are regular (p10 ≥ half and p90 ≤ 1.5 × the median), with twice the
+    /// p95 excess as lateness margin.
+    fn relearn(&mut self, ctx: &Ctx, hist: &History) {
+        if ctx.schedule.is_some()
+            || self.runs_seen < ctx.cfg.missed_learn_min_runs
+            || (self.learned_checked > 0 && self.runs_seen < self.learned_checked + RELEARN_EVERY)
+        {
+            return;
+        }
+        self.learned_checked = self.runs_seen;
+        self.learned = None;
+        let starts: Vec<Millis> = hist.runs().iter().rev().take(33).map(|p| p.start).collect();
+        if starts.len() < ctx.cfg.missed_learn_min_runs {
+            return;
+        }
+        let mut gaps: Vec<f64> = starts.windows(2).map(|w| (w[0] - w[1]) as f64).collect();
+        gaps.sort_by(f64::total_cmp);
+        let at = |q: f64| gaps[((gaps.len() - 1) as f64 * q).round() as usize];
+        let (m, lo, hi, q95) = (at(0.5), at(0.1), at(0.9), at(0.95));
+        // Irregular (triggered, ad-hoc) pipelines have no cadence to miss.
+        if m < 60_000.0 || hi > 1.5 * m || lo < 0.5 * m {
+            return;
+        }
+        self.learned = Some((m as i64, (2.0 * (q95 - m)) as i64));
+    }
+
+    fn period(c: &Cadence, at: Millis) -> Option<i64> {
+        match c {
+            Cadence::Declared(s) => s.period_at(at),
+            Cadence::Learned(p) => Some(*p),
+        }
+    }
+
+    /// The first fire time the anchor run does not cover.
+    fn first_expected(c: &Cadence, anchor: Millis) -> Option<Millis> {
+        match c {
+            Cadence::Declared(s @ Schedule::Cron(_)) => {
+                let covered = s.prev_at_or_before(anchor + EARLY_GRACE_MS)?;
+                s.next_after(covered)
+            }
+            Cadence::Declared(s) => s.next_after(anchor),
+            Cadence::Learned(p) => Some(anchor + p),
+        }
+    }
+
+    fn next_fire(c: &Cadence, f: Millis) -> Option<Millis> {
+        match c {
+            Cadence::Declared(Schedule::Cron(cr)) => cr.next_after(f),
+            other => Some(f + Self::period(other, f)?),
+        }
+    }
+
+    fn tolerance(ctx: &Ctx, period: i64, margin: i64) -> i64 {
+        let cfg = ctx.cfg;
+        let base = ((period as f64 * cfg.missed_tolerance_fraction) as i64).clamp(
+            cfg.missed_tolerance_min.ms(),
+            cfg.missed_tolerance_max
+                .ms()
+                .max(cfg.missed_tolerance_min.ms()),
+        );
+        base.max(margin)
+    }
+
+    /// The missed episode in the gap after the anchor, up to `until` (the next
+    /// run's start, or `now` when `open`).
+    fn gap(&self, ctx: &Ctx, until: Millis, open: bool) -> Option<Episode> {
+        let (anchor, anchor_end, anchor_run) = self.anchor.as_ref()?;
+        let (cadence, basis, margin) = self.cadence(ctx)?;
+        // Held up by the latest run while it is in progress.
+        let busy_until = (*anchor_end)?;
+        let mut f = Self::first_expected(&cadence, *anchor)?;
+        let mut guard = 0;
+        while f <= busy_until {
+            f = Self::next_fire(&cadence, f)?;
+            guard += 1;
+            if guard > 100_000 {
+                return None;
+            }
+        }
+        let period = Self::period(&cadence, f)?;
+        let tol = Self::tolerance(ctx, period, margin);
+        let deadline = f + tol;
+        if deadline >= until {
+            return None;
+        }
+        let retire_at = deadline + ctx.cfg.missed_retire_after.ms();
+        let retired = until > retire_at;
+        let end = if retired { retire_at } else { until };
+        // Count the fire times missed while the episode was open.
+        let mut occurrences = 1;
+        let mut last = deadline;
+        let mut g = f;
+        while occurrences < 100_000 {
+            let Some(n) = Self::next_fire(&cadence, g) else {
+                break;
+            };
+            if n + tol >= end {
+                break;
+            }
+            occurrences += 1;
+            last = n + tol;
+            g = n;
+        }
+        let schedule_text = match &cadence {
+            Cadence::Declared(Schedule::Cron(c)) => format!("cron `{}`", c.source()),
+            Cadence::Declared(Schedule::Interval(ms)) => format!("every {}", format_duration(*ms)),
+            Cadence::Learned(p) => format!("about every {} (learned)", format_duration(*p)),
+        };
+        let mut ep = Episode::open(
+            AlertKind::MissedRun,
+            ctx.pipeline_id,
+            deadline,
+            None,
+            format!(
+                "{} did not start a run expected at {} ({schedule_text}); last run started {}",
+                ctx.pipeline_id,
+                format_ms(f),
+                format_ms(*anchor)
+            ),
+            json!({
+                "expected_at": format_ms(f),
+                "tolerance_ms": tol,
+                "period_ms": period,
+                "cadence": basis,
+                "schedule": schedule_text,
+                "last_run_started_at": format_ms(*anchor),
+                "last_run_id": anchor_run,
+                "retired": retired,
+            }),
+        );
+        ep.occurrences = occurrences;
+        ep.last_seen_at = last;
+        if retired || !open {
+            ep = ep.resolve(end);
+            ep.last_seen_at = last.min(end);
+        }
+        Some(ep)
+    }
+}
+
+impl Detector for MissedRun {
+    fn observe(
+        &mut self,
+        ctx: &Ctx,
+        hist: &History,
+        run: &Run,
+        _n: &mut Notes,
+        out: &mut Vec<Episode>,
+    ) {
+        if ctx.streaming {
+            return;
+        }
+        self.relearn(ctx, hist);
+        if let Some(ep) = self.gap(ctx, run.start_at, false) {
+            let mut ep = ep;
+            ep.details["resolved_by_run_id"] = json!(run.run_id);
+            out.push(ep);
+        }
+        // Lateness against the cadence, for the tolerance.
+        let late = match (ctx.schedule, &self.anchor) {
+            (Some(s @ Schedule::Cron(_)), _) => s
+                .prev_at_or_before(run.start_at + EARLY_GRACE_MS)
+                .map(|f| (run.start_at - f).max(0)),
+            (Some(Schedule::Interval(p)), Some((a, _, _))) => {
+                let gap = run.start_at - a;
+                // Only a gap near one interval says how late this run was.
+                (gap < 2 * p).then(|| (gap - p).max(0))
+            }
+            _ => None,
+        };
+        if let Some(l) = late {
+            self.lateness.push(l);
+            if self.lateness.len() > LATENESS_KEEP {
+                self.lateness.remove(0);
+            }
+        }
+        // Runs are observed in start order; the latest start is the anchor.
+        self.anchor = Some((run.start_at, run.ended_at, run.run_id.clone()));
+        self.runs_seen += 1;
+    }
+
+    fn finish(&self, ctx: &Ctx, _hist: &History, now: Millis, out: &mut Vec<Episode>) {
+        if ctx.streaming {
+            return;
+        }
+        out.extend(self.gap(ctx, now, true));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::testutil::*;
+
+    #[test]
+    fn missed_runs_on_declared_and_learned_cadence() {
+        let cfg = DetectConfig::default();
+        let hourly_cron = Schedule::parse("0 * * * *").unwrap();
+        // Hourly runs a minute after the hour; hours 20-24 missing.
+        let mut runs: Vec<Run> = (0..40)
+            .filter(|i| !(20..25).contains(i))
+            .map(|i| {
+                run(
+                    i,
+                    T0 + i as i64 * HOUR + MIN,
+                    Outcome::Success,
+                    300_000,
+                    None,
+                )
+            })
+            .collect();
+        let eps = of(
+            &detect(&runs, T0 + 40 * HOUR, Some(&hourly_cron), &cfg),
+            AlertKind::MissedRun,
+        );
+        // Expected at 20:00, tolerance max(10 min, 15 min, 2 × lateness) = 15 min.
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        assert_eq!(eps[0].started_at, T0 + 20 * HOUR + 15 * MIN);
+        assert_eq!(eps[0].resolved_at, Some(T0 + 25 * HOUR + MIN));
+        assert_eq!(eps[0].occurrences, 5);
+        // The same without a declared schedule: the cadence is learned.
+        let eps = of(
+            &detect(&runs, T0 + 40 * HOUR, None, &cfg),
+            AlertKind::MissedRun,
+        );
+        assert_eq!(eps.len(), 1);
+        // Still silent at `now`: open; silent for over a week: resolved as retired.
+        runs.truncate(15);
+        let open = of(
+            &detect(&runs, T0 + 20 * HOUR, Some(&hourly_cron), &cfg),
+            AlertKind::MissedRun,
+        );
+        assert!(open[0].is_open());
+        let retired = of(
+            &detect(&runs, T0 + 30 * DAY, Some(&hourly_cron), &cfg),
+            AlertKind::MissedRun,
+        );
+        assert_eq!(retired[0].details["retired"], json!(true));
+        assert_eq!(
+            retired[0].resolved_at,
+            Some(retired[0].started_at + 7 * DAY)
+        );
+        // Held up by a run still in progress: not missed.
+        let mut held = runs.clone();
+        held.push(run(15, T0 + 15 * HOUR + MIN, Outcome::Running, 0, None));
+        let eps = of(
+            &detect(&held, T0 + 20 * HOUR, Some(&hourly_cron), &cfg),
+            AlertKind::MissedRun,
+        );
+        assert!(eps.is_empty(), "{eps:?}");
+        // Irregular starts without a schedule: nothing to miss.
+        let irregular: Vec<Run> = (0..40)
+            .map(|i| {
+                run(
+                    i,
+                    T0 + (i * i) as i64 * 7 * MIN,
+                    Outcome::Success,
+                    60_000,
+                    None,
+                )
+            })
+            .collect();
+        assert!(
+            of(
+                &detect(&irregular, T0 + 100 * DAY, None, &cfg),
+                AlertKind::MissedRun
+            )
+            .is_empty()
+        );
+    }
+}
