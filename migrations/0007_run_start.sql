@@ -19,9 +19,13 @@
 PRAGMA writable_schema = RESET;
 
 -- The latest `started` and the latest `retrying` event (max merges, like the other
--- columns): the final attempt began at the later of the two.
+-- columns): the final attempt began at the later of the two. The latest `running`
+-- event and the count of them: when a run last showed signs of life, and how often
+-- its heartbeats come (stuck-run detection).
 ALTER TABLE run_state ADD COLUMN last_started_at INTEGER;
 ALTER TABLE run_state ADD COLUMN last_retry_at INTEGER;
+ALTER TABLE run_state ADD COLUMN last_running_at INTEGER;
+ALTER TABLE run_state ADD COLUMN n_running INTEGER NOT NULL DEFAULT 0;
 
 ALTER TABLE run_state ADD COLUMN start_source TEXT GENERATED ALWAYS AS (
     CASE WHEN started_at IS NOT NULL THEN 'started'
@@ -58,14 +62,17 @@ WHERE type = 'table' AND name = 'run_state';
 -- computes keys with the new expression.
 PRAGMA writable_schema = RESET;
 
--- Rows written before this version: the two new columns from their events.
+-- Rows written before this version: the new columns from their events.
 UPDATE run_state
-SET last_started_at = e.last_started_at, last_retry_at = e.last_retry_at
+SET last_started_at = e.last_started_at, last_retry_at = e.last_retry_at,
+    last_running_at = e.last_running_at, n_running = e.n_running
 FROM (SELECT pipeline_id, run_id,
              max(CASE WHEN status = 'started' THEN ts END)  AS last_started_at,
-             max(CASE WHEN status = 'retrying' THEN ts END) AS last_retry_at
+             max(CASE WHEN status = 'retrying' THEN ts END) AS last_retry_at,
+             max(CASE WHEN status = 'running' THEN ts END)  AS last_running_at,
+             count(CASE WHEN status = 'running' THEN 1 END) AS n_running
       FROM events
-      WHERE status = 'started' OR status = 'retrying'
+      WHERE status = 'started' OR status = 'retrying' OR status = 'running'
       GROUP BY pipeline_id, run_id) AS e
 WHERE run_state.pipeline_id = e.pipeline_id AND run_state.run_id = e.run_id;
 

@@ -310,6 +310,11 @@ pub struct Run {
     /// latest `retrying` event to the terminal event. None while running, or when
     /// the events do not show where the final attempt began.
     pub final_attempt_ms: Option<i64>,
+    /// The run's latest sign of life before its end: the latest of its start and
+    /// its `started`, `running` and `retrying` events.
+    pub last_alive_at: Millis,
+    /// How many `running` (heartbeat) events the run has.
+    pub heartbeats: i64,
 }
 
 /// Which evidence gave a run's `start_at`.

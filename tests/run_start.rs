@@ -26,6 +26,9 @@ struct Truth {
     source: StartSource,
     duration_ms: Option<i64>,
     final_attempt_ms: Option<i64>,
+    /// The latest `started`, `running` or `retrying` event, or the start.
+    last_alive_at: i64,
+    heartbeats: i64,
 }
 
 /// A small deterministic generator (splitmix64), so the test needs no seed file.
@@ -72,13 +75,15 @@ fn build(runs_per_pipeline: usize, mix: &mut Mix) -> (Vec<String>, Vec<Truth>) {
                 }
                 lines.push(o.to_string());
             };
-            let t = |start_at, source, duration_ms, final_attempt_ms| Truth {
+            let t = |start_at, source, duration_ms, final_attempt_ms, alive, heartbeats| Truth {
                 pipeline: pipeline.clone(),
                 run: run.clone(),
                 start_at,
                 source,
                 duration_ms,
                 final_attempt_ms,
+                last_alive_at: alive,
+                heartbeats,
             };
             let retry_at = start + dur / 3;
             let second = retry_at + 2 * MIN;
@@ -88,25 +93,46 @@ fn build(runs_per_pipeline: usize, mix: &mut Mix) -> (Vec<String>, Vec<Truth>) {
                     ev("started", start, json!({}));
                     ev("running", start + MIN, json!({}));
                     ev("success", end, json!({"duration_ms": dur}));
-                    truth.push(t(start, StartSource::Started, Some(dur), Some(dur)));
+                    truth.push(t(
+                        start,
+                        StartSource::Started,
+                        Some(dur),
+                        Some(dur),
+                        start + MIN,
+                        1,
+                    ));
                 }
                 // `started` lost; the terminal event carries the duration.
                 1 => {
                     ev("running", start + 2 * MIN, json!({}));
                     ev("success", end, json!({"duration_ms": dur}));
-                    truth.push(t(start, StartSource::Duration, Some(dur), Some(dur)));
+                    truth.push(t(
+                        start,
+                        StartSource::Duration,
+                        Some(dur),
+                        Some(dur),
+                        start + 2 * MIN,
+                        1,
+                    ));
                 }
                 // `started` lost, no duration: the scheduled time.
                 2 => {
                     ev("running", start + MIN, json!({"scheduled_at": start}));
                     ev("failed", end, json!({"scheduled_at": start}));
-                    truth.push(t(start, StartSource::Scheduled, None, None));
+                    truth.push(t(start, StartSource::Scheduled, None, None, start + MIN, 1));
                 }
                 // Nothing but a heartbeat and the end: the earliest event.
                 3 => {
                     ev("running", start + 3 * MIN, json!({}));
                     ev("success", end, json!({}));
-                    truth.push(t(start + 3 * MIN, StartSource::FirstEvent, None, None));
+                    truth.push(t(
+                        start + 3 * MIN,
+                        StartSource::FirstEvent,
+                        None,
+                        None,
+                        start + 3 * MIN,
+                        1,
+                    ));
                 }
                 // Retried: the final attempt starts at its own `started`.
                 4 => {
@@ -119,6 +145,8 @@ fn build(runs_per_pipeline: usize, mix: &mut Mix) -> (Vec<String>, Vec<Truth>) {
                         StartSource::Started,
                         Some(dur),
                         Some(end - second),
+                        second,
+                        0,
                     ));
                 }
                 // Retried, the second `started` lost: from the `retrying` event.
@@ -131,6 +159,8 @@ fn build(runs_per_pipeline: usize, mix: &mut Mix) -> (Vec<String>, Vec<Truth>) {
                         StartSource::Started,
                         Some(dur),
                         Some(end - retry_at),
+                        retry_at,
+                        0,
                     ));
                 }
                 // Retried and the first `started` lost: start from the duration.
@@ -144,6 +174,8 @@ fn build(runs_per_pipeline: usize, mix: &mut Mix) -> (Vec<String>, Vec<Truth>) {
                         StartSource::Started,
                         Some(dur),
                         Some(end - second),
+                        second,
+                        0,
                     ));
                 }
             }
@@ -176,7 +208,10 @@ fn stored(store: &Store) -> Vec<Truth> {
     let conn = store.conn().unwrap();
     let mut stmt = conn
         .prepare(
-            "SELECT pipeline_id, run_id, start_at, start_source, duration_ms, final_attempt_ms
+            "SELECT pipeline_id, run_id, start_at, start_source, duration_ms, final_attempt_ms,
+                    max(start_at, coalesce(last_started_at, start_at),
+                        coalesce(last_retry_at, start_at), coalesce(last_running_at, start_at)),
+                    n_running
              FROM run_state ORDER BY pipeline_id, run_id",
         )
         .unwrap();
@@ -188,6 +223,8 @@ fn stored(store: &Store) -> Vec<Truth> {
             source: StartSource::parse(&r.get::<_, String>(3)?).unwrap(),
             duration_ms: r.get(4)?,
             final_attempt_ms: r.get(5)?,
+            last_alive_at: r.get(6)?,
+            heartbeats: r.get(7)?,
         })
     })
     .unwrap()
@@ -208,6 +245,8 @@ fn as_truth(r: &Run) -> Truth {
         source: r.start_source,
         duration_ms: r.duration_ms,
         final_attempt_ms: r.final_attempt_ms,
+        last_alive_at: r.last_alive_at,
+        heartbeats: r.heartbeats,
     }
 }
 

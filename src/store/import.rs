@@ -699,7 +699,7 @@ fn write_batch(
             let term = d.term.as_ref();
             let err = d.err.as_ref();
             let task = d.task.as_ref();
-            let values: [&dyn rusqlite::ToSql; 29] = [
+            let values: [&dyn rusqlite::ToSql; 31] = [
                 pipeline_id,
                 run_id,
                 &d.first_event_at,
@@ -729,6 +729,8 @@ fn write_batch(
                 &task.map(|t| t.2.as_str()),
                 &d.last_started_at,
                 &d.last_retry_at,
+                &d.last_running_at,
+                &d.n_running,
             ];
             let delta_start = d.start_lower_bound();
             // For a run already stored, the merged start is at least the earlier of
@@ -864,6 +866,8 @@ pub struct RunMerge {
     started_at: Option<Millis>,
     last_started_at: Option<Millis>,
     last_retry_at: Option<Millis>,
+    last_running_at: Option<Millis>,
+    n_running: i64,
     scheduled_at: Option<Millis>,
     max_attempt: i64,
     n_events: i64,
@@ -913,6 +917,10 @@ impl RunMerge {
         }
         self.scheduled_at = min_opt(self.scheduled_at, ev.scheduled_at);
         self.max_attempt = self.max_attempt.max(ev.attempt);
+        if ev.status == Status::Running {
+            self.n_running += 1;
+            self.last_running_at = max_opt(self.last_running_at, Some(ev.ts));
+        }
         if ev.status == Status::Retrying {
             self.n_retrying += 1;
             self.last_retry_at = max_opt(self.last_retry_at, Some(ev.ts));
@@ -1019,6 +1027,15 @@ impl RunMerge {
             task_id: self.task.map(|t| t.2),
             scheduled_at: self.scheduled_at,
             final_attempt_ms,
+            last_alive_at: [
+                self.last_started_at,
+                self.last_retry_at,
+                self.last_running_at,
+            ]
+            .into_iter()
+            .flatten()
+            .fold(start_at, i64::max),
+            heartbeats: self.n_running,
         })
     }
 
@@ -1054,9 +1071,9 @@ impl RunMerge {
     }
 }
 
-/// The columns of a run delta, in the order of the parameters ?1..?29 that
+/// The columns of a run delta, in the order of the parameters ?1..?31 that
 /// `INSERT_RUN` and `MERGE_RUN` share.
-const RUN_COLUMNS: [&str; 29] = [
+const RUN_COLUMNS: [&str; 31] = [
     "pipeline_id",
     "run_id",
     "first_event_at",
@@ -1086,6 +1103,8 @@ const RUN_COLUMNS: [&str; 29] = [
     "task_id",
     "last_started_at",
     "last_retry_at",
+    "last_running_at",
+    "n_running",
 ];
 
 /// The deciding terminal event, the latest error and the latest task: each group is
@@ -1145,6 +1164,9 @@ static MERGE_RUN: LazyLock<String> = LazyLock::new(|| {
     last_started_at = coalesce(max(last_started_at, new.last_started_at),
                                last_started_at, new.last_started_at),
     last_retry_at  = coalesce(max(last_retry_at, new.last_retry_at), last_retry_at, new.last_retry_at),
+    last_running_at = coalesce(max(last_running_at, new.last_running_at),
+                               last_running_at, new.last_running_at),
+    n_running      = n_running + new.n_running,
 {term},
 {err},
 {task}
