@@ -40,6 +40,10 @@ pub struct MissedRun {
 const RELEARN_EVERY: usize = 16;
 
 const LATENESS_KEEP: usize = 32;
+/// Fire times of a cron counted one by one in a missed episode; beyond, the
+/// count is extrapolated (a week of `* * * * *` is 10,080 fire times).
+const MAX_COUNTED: i64 = 1_000;
+
 /// A run this much before a cron fire time still counts for it.
 const EARLY_GRACE_MS: i64 = 5 * 60_000;
 
@@ -109,10 +113,51 @@ impl MissedRun {
         }
     }
 
-    fn next_fire(c: &Cadence, f: Millis) -> Option<Millis> {
+
+    /// The first fire time after `t`, given a fire time `f ≤ t` of the cadence:
+    /// arithmetic for a fixed period, one search for a cron.
+    fn next_fire_after(c: &Cadence, f: Millis, t: Millis) -> Option<Millis> {
         match c {
-            Cadence::Declared(Schedule::Cron(cr)) => cr.next_after(f),
-            other => Some(f + Self::period(other, f)?),
+            Cadence::Declared(Schedule::Cron(cr)) => cr.next_after(t),
+            other => {
+                let p = Self::period(other, f)?.max(1);
+                let k = (t - f).div_euclid(p) + 1;
+                f.checked_add(k.checked_mul(p)?)
+            }
+        }
+    }
+
+    /// How many fire times from `f` on passed their deadline (`+ tol`) before
+    /// `end`, and the last such deadline: arithmetic for a fixed period; for a
+    /// cron, counted fire by fire up to `MAX_COUNTED`, and then extrapolated at
+    /// the cron's period (the count is evidence for a person, not a decision).
+    fn missed_fires(c: &Cadence, f: Millis, tol: i64, end: Millis) -> (i64, Millis) {
+        let deadline = f + tol;
+        match c {
+            Cadence::Declared(Schedule::Cron(cr)) => {
+                let (mut n, mut last, mut g) = (1, deadline, f);
+                while n < MAX_COUNTED {
+                    match cr.next_after(g) {
+                        Some(next) if next + tol < end => {
+                            n += 1;
+                            last = next + tol;
+                            g = next;
+                        }
+                        _ => return (n, last),
+                    }
+                }
+                let p = (last - deadline) / (n - 1).max(1);
+                if p <= 0 {
+                    return (n, last);
+                }
+                let more = (end - 1 - last).div_euclid(p).max(0);
+                (n + more, last + more * p)
+            }
+            other => {
+                let p = Self::period(other, f).unwrap_or(1).max(1);
+                let more = (end - 1 - deadline).div_euclid(p).max(0);
+                (1 + more, deadline + more * p)
+            }
         }
     }
 
@@ -135,13 +180,10 @@ impl MissedRun {
         // Held up by the latest run while it is in progress.
         let busy_until = (*anchor_end)?;
         let mut f = Self::first_expected(&cadence, *anchor)?;
-        let mut guard = 0;
-        while f <= busy_until {
-            f = Self::next_fire(&cadence, f)?;
-            guard += 1;
-            if guard > 100_000 {
-                return None;
-            }
+        if f <= busy_until {
+            // One step to the first fire time after the run ended, however many it
+            // covered (a long run on a frequent cron covers a great many).
+            f = Self::next_fire_after(&cadence, f, busy_until)?;
         }
         let period = Self::period(&cadence, f)?;
         let tol = Self::tolerance(ctx, period, margin);
@@ -152,21 +194,7 @@ impl MissedRun {
         let retire_at = deadline + ctx.cfg.missed_retire_after.ms();
         let retired = until > retire_at;
         let end = if retired { retire_at } else { until };
-        // Count the fire times missed while the episode was open.
-        let mut occurrences = 1;
-        let mut last = deadline;
-        let mut g = f;
-        while occurrences < 100_000 {
-            let Some(n) = Self::next_fire(&cadence, g) else {
-                break;
-            };
-            if n + tol >= end {
-                break;
-            }
-            occurrences += 1;
-            last = n + tol;
-            g = n;
-        }
+        let (occurrences, last) = Self::missed_fires(&cadence, f, tol, end);
         let schedule_text = match &cadence {
             Cadence::Declared(Schedule::Cron(c)) => format!("cron `{}`", c.source()),
             Cadence::Declared(Schedule::Interval(ms)) => format!("every {}", format_duration(*ms)),
