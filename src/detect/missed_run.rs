@@ -113,7 +113,6 @@ impl MissedRun {
         }
     }
 
-
     /// The first fire time after `t`, given a fire time `f ≤ t` of the cadence:
     /// arithmetic for a fixed period, one search for a cron.
     fn next_fire_after(c: &Cadence, f: Millis, t: Millis) -> Option<Millis> {
@@ -170,6 +169,16 @@ impl MissedRun {
                 .max(cfg.missed_tolerance_min.ms()),
         );
         base.max(margin)
+    }
+
+    /// When a run starting at `start` holds up the pipeline's next expected start:
+    /// the first fire time it does not cover, plus the tolerance. None without a
+    /// cadence.
+    fn holds_up(&self, ctx: &Ctx, start: Millis) -> Option<Millis> {
+        let (cadence, _, margin) = self.cadence(ctx)?;
+        let f = Self::first_expected(&cadence, start)?;
+        let period = Self::period(&cadence, f)?;
+        Some(f + Self::tolerance(ctx, period, margin))
     }
 
     /// The missed episode in the gap after the anchor, up to `until` (the next
@@ -238,13 +247,14 @@ impl Detector for MissedRun {
         ctx: &Ctx,
         hist: &History,
         run: &Run,
-        _n: &mut Notes,
+        notes: &mut Notes,
         out: &mut Vec<Episode>,
     ) {
         if ctx.streaming {
             return;
         }
         self.relearn(ctx, hist);
+        notes.held_up_at = self.holds_up(ctx, run.start_at);
         if let Some(ep) = self.gap(ctx, run.start_at, false) {
             let mut ep = ep;
             ep.details["resolved_by_run_id"] = json!(run.run_id);
