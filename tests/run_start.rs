@@ -486,3 +486,93 @@ fn upgrade_derives_starts_rebuilds_the_index_and_equals_a_fresh_import() {
         .unwrap();
     assert_eq!(n, 1, "the index finds the run by its derived start");
 }
+
+fn pipemon(db: &Path, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipemon"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("PIPEMON_DB")
+        .env_remove("PIPEMON_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn on_time_runs_whose_started_was_lost_are_not_missed() {
+    // An hourly cron; every run starts on the hour and takes 40-50 minutes. Most
+    // `started` events are lost: the start must come from the terminal event's
+    // duration, or else each run would seem to start at its end and every next
+    // hour would look missed. The last four hours really are missed.
+    let dir = TempDir::new().unwrap();
+    let mut mix = Mix(3);
+    let mut lines = Vec::new();
+    let hours = 72;
+    for h in 0..hours {
+        let start = T0 + h * 60 * MIN + 20_000;
+        let dur = (40 + mix.below(10) as i64) * MIN;
+        let base = json!({"pipeline_id": "hourly", "run_id": format!("r{h}"),
+            "schedule": "0 * * * *"});
+        let ev = |id: &str, status: &str, ts: i64, extra: Value| {
+            let mut o = base.clone();
+            o["event_id"] = json!(format!("{h}{id}"));
+            o["status"] = json!(status);
+            o["timestamp"] = json!(ts);
+            for (k, v) in extra.as_object().unwrap() {
+                o[k] = v.clone();
+            }
+            o.to_string()
+        };
+        if mix.below(4) == 0 {
+            lines.push(ev("s", "started", start, json!({})));
+        }
+        lines.push(ev("e", "success", start + dur, json!({"duration_ms": dur})));
+    }
+    // The data goes on four hours after the last run (another pipeline's events).
+    let end = T0 + (hours + 4) * 60 * MIN;
+    lines.push(
+        json!({"event_id": "x", "pipeline_id": "other", "run_id": "x", "status": "success",
+               "timestamp": end})
+        .to_string(),
+    );
+    mix.shuffle(&mut lines);
+    let db = dir.path().join("p.db");
+    let files = write_files(dir.path(), "in", &lines, 3);
+    let paths: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
+    let mut args = vec!["import", "--no-progress"];
+    args.extend(paths);
+    pipemon(&db, &args);
+    pipemon(&db, &["evaluate", "--no-notify", "--now", "data-end"]);
+    let out = pipemon(&db, &["alerts", "--all", "--format", "json"]);
+    let missed: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|a| a["kind"] == "missed_run" && a["pipeline_id"] == "hourly")
+        .collect();
+    // One alert: the start expected right after the last run, still firing.
+    assert_eq!(missed.len(), 1, "{missed:?}");
+    assert_eq!(missed[0]["status"], "firing");
+    assert_eq!(
+        missed[0]["details"]["expected_at"],
+        json!("2026-11-04T00:00:00.000Z")
+    );
+    // Durations are the reported ones, whatever the start's source.
+    let store = Store::open(&db).unwrap();
+    let conn = store.conn().unwrap();
+    let bad: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM run_state WHERE pipeline_id = 'hourly'
+               AND (duration_ms <> term_duration_ms OR start_at <> term_ts - term_duration_ms)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(bad, 0);
+}

@@ -372,4 +372,61 @@ mod tests {
             .is_empty()
         );
     }
+
+    #[test]
+    fn long_runs_on_a_frequent_cron_cover_their_fire_times_in_one_step() {
+        let cfg = DetectConfig::default();
+        let every_minute = Schedule::parse("* * * * *").unwrap();
+        // A run a minute, each lasting 70 days: each covers ~100,000 fire times,
+        // and the next run always starts while the previous one is running.
+        let long: Vec<Run> = (0..200)
+            .map(|i| {
+                run(
+                    i,
+                    T0 + i as i64 * MIN + 1000,
+                    Outcome::Success,
+                    70 * DAY,
+                    None,
+                )
+            })
+            .collect();
+        let now = T0 + 60 * DAY;
+        assert!(
+            of(
+                &detect(&long, now, Some(&every_minute), &cfg),
+                AlertKind::MissedRun
+            )
+            .is_empty()
+        );
+        // After the last run ends, the first fire time after its end is expected.
+        let last_end = end(long.last().unwrap());
+        let eps = of(
+            &detect(&long, last_end + DAY, Some(&every_minute), &cfg),
+            AlertKind::MissedRun,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        let first_after = (last_end / MIN + 1) * MIN;
+        let tol = eps[0].details["tolerance_ms"].as_i64().unwrap();
+        assert_eq!(eps[0].started_at, first_after + tol);
+        // Occurrences: every fire time whose deadline passed, counted exactly up
+        // to 1,000 and at the cron's period beyond (a day has 1,440 minutes).
+        let n = (last_end + DAY - 1 - (first_after + tol)) / MIN + 1;
+        assert_eq!(eps[0].occurrences, n);
+        // An interval schedule: arithmetic, the same answer as stepping.
+        let every_5m = Schedule::parse("5m").unwrap();
+        let eps = of(
+            &detect(&long, last_end + DAY, Some(&every_5m), &cfg),
+            AlertKind::MissedRun,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        let tol = eps[0].details["tolerance_ms"].as_i64().unwrap();
+        let anchor = long.last().unwrap().start_at;
+        let k = (last_end - (anchor + 5 * MIN)).div_euclid(5 * MIN) + 1;
+        let f = anchor + 5 * MIN + k * 5 * MIN;
+        assert_eq!(eps[0].started_at, f + tol);
+        assert_eq!(
+            eps[0].occurrences,
+            (last_end + DAY - 1 - (f + tol)) / (5 * MIN) + 1
+        );
+    }
 }
