@@ -1064,10 +1064,11 @@ impl RunMerge {
     fn start_lower_bound(&self) -> Option<Millis> {
         let first = self.first_event_at?;
         let by_duration = self.term.as_ref().and_then(|t| Some(t.ts - t.duration_ms?));
-        [self.started_at, by_duration, self.scheduled_at]
+        let bound = [self.started_at, by_duration, self.scheduled_at]
             .into_iter()
             .flatten()
-            .fold(Some(first), |a, b| min_opt(a, Some(b)))
+            .fold(first, i64::min);
+        Some(bound)
     }
 }
 
