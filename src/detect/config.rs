@@ -141,6 +141,9 @@ pub struct DetectConfig {
     pub missed_tolerance_min: Dur,
     /// …and, before the pipeline's own lateness is added, at most this. Default 2h.
     pub missed_tolerance_max: Dur,
+    /// The tolerance's fraction for a learned cadence, whose period is an
+    /// estimate and whose starts drift with whatever they wait for. Default 0.5.
+    pub missed_learned_tolerance_fraction: f64,
     /// Runs seen before a declared schedule is enforced. Default 3.
     pub missed_min_runs: usize,
     /// Runs needed to learn a cadence when none is declared. Default 8.
@@ -192,6 +195,7 @@ impl Default for DetectConfig {
             stuck_default: Dur::hours(6),
             stuck_min_history: 5,
             missed_tolerance_fraction: 0.25,
+            missed_learned_tolerance_fraction: 0.5,
             missed_tolerance_min: Dur::mins(10),
             missed_tolerance_max: Dur::hours(2),
             missed_min_runs: 3,
@@ -279,6 +283,11 @@ impl DetectConfig {
             self.stuck_heartbeat_runs >= 1,
             "stuck_heartbeat_runs",
             "must be at least 1",
+        );
+        need(
+            self.missed_learned_tolerance_fraction >= 0.0,
+            "missed_learned_tolerance_fraction",
+            "must be ≥ 0",
         );
         need(
             self.missed_tolerance_fraction >= 0.0,

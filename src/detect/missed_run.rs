@@ -160,9 +160,13 @@ impl MissedRun {
         }
     }
 
-    fn tolerance(ctx: &Ctx, period: i64, margin: i64) -> i64 {
+    fn tolerance(ctx: &Ctx, cadence: &Cadence, period: i64, margin: i64) -> i64 {
         let cfg = ctx.cfg;
-        let base = ((period as f64 * cfg.missed_tolerance_fraction) as i64).clamp(
+        let fraction = match cadence {
+            Cadence::Learned(_) => cfg.missed_learned_tolerance_fraction,
+            Cadence::Declared(_) => cfg.missed_tolerance_fraction,
+        };
+        let base = ((period as f64 * fraction) as i64).clamp(
             cfg.missed_tolerance_min.ms(),
             cfg.missed_tolerance_max
                 .ms()
@@ -178,7 +182,7 @@ impl MissedRun {
         let (cadence, _, margin) = self.cadence(ctx)?;
         let f = Self::first_expected(&cadence, start)?;
         let period = Self::period(&cadence, f)?;
-        Some(f + Self::tolerance(ctx, period, margin))
+        Some(f + Self::tolerance(ctx, &cadence, period, margin))
     }
 
     /// The missed episode in the gap after the anchor, up to `until` (the next
@@ -195,7 +199,7 @@ impl MissedRun {
             f = Self::next_fire_after(&cadence, f, busy_until)?;
         }
         let period = Self::period(&cadence, f)?;
-        let tol = Self::tolerance(ctx, period, margin);
+        let tol = Self::tolerance(ctx, &cadence, period, margin);
         let deadline = f + tol;
         if deadline >= until {
             return None;
