@@ -115,15 +115,25 @@ pub struct DetectConfig {
     /// (weekend dips) has been seen once. Default 7d.
     pub volume_min_span: Dur,
 
-    /// A run is stuck after `stuck_factor` × the p95 duration of its successful runs… Default 5.
+    /// A run is stuck after max(`stuck_factor` × p95, p95 + `stuck_slack`) −
+    /// `stuck_margin`, p95 being the largest of the recent and the same-hour and
+    /// same-weekday p95s of its successful durations (the contract's deadline, a
+    /// margin early). Defaults 4, 1h, 5m.
     pub stuck_factor: f64,
-    /// …but never sooner than this (short jobs run late for many benign reasons, and a
-    /// duration outlier must finish before it can be told from a hang). Default 3h.
-    pub stuck_floor: Dur,
-    /// Threshold while there are fewer than `stuck_min_history` successful runs. Default 6h.
+    pub stuck_slack: Dur,
+    pub stuck_margin: Dur,
+    /// Threshold while there are no successful durations. Default 6h. (With 1 to
+    /// `stuck_min_history` − 1 of them: max(3 × median, median + `stuck_slack`).)
     pub stuck_default: Dur,
-    /// Successful runs needed to learn the threshold. Default 5.
+    /// Successful runs needed to learn the p95. Default 5.
     pub stuck_min_history: usize,
+    /// A run whose heartbeats (`running` events) stop for `stuck_heartbeat_factor`
+    /// × the pipeline's median heartbeat interval, and at least
+    /// `stuck_heartbeat_min`, is hung; the interval is learned from
+    /// `stuck_heartbeat_runs` completed runs with heartbeats. Defaults 5, 10m, 3.
+    pub stuck_heartbeat_factor: f64,
+    pub stuck_heartbeat_min: Dur,
+    pub stuck_heartbeat_runs: usize,
 
     /// Tolerance after an expected start, as a fraction of the period… Default 0.25.
     pub missed_tolerance_fraction: f64,
@@ -131,6 +141,9 @@ pub struct DetectConfig {
     pub missed_tolerance_min: Dur,
     /// …and, before the pipeline's own lateness is added, at most this. Default 2h.
     pub missed_tolerance_max: Dur,
+    /// The tolerance's fraction for a learned cadence, whose period is an
+    /// estimate and whose starts drift with whatever they wait for. Default 0.5.
+    pub missed_learned_tolerance_fraction: f64,
     /// Runs seen before a declared schedule is enforced. Default 3.
     pub missed_min_runs: usize,
     /// Runs needed to learn a cadence when none is declared. Default 8.
@@ -173,11 +186,16 @@ impl Default for DetectConfig {
             volume_z: 4.0,
             volume_min_ratio: 3.0,
             volume_min_span: Dur::days(7),
-            stuck_factor: 5.0,
-            stuck_floor: Dur::hours(3),
+            stuck_factor: 4.0,
+            stuck_slack: Dur::hours(1),
+            stuck_margin: Dur::mins(5),
+            stuck_heartbeat_factor: 5.0,
+            stuck_heartbeat_min: Dur::mins(10),
+            stuck_heartbeat_runs: 3,
             stuck_default: Dur::hours(6),
             stuck_min_history: 5,
             missed_tolerance_fraction: 0.25,
+            missed_learned_tolerance_fraction: 0.5,
             missed_tolerance_min: Dur::mins(10),
             missed_tolerance_max: Dur::hours(2),
             missed_min_runs: 3,
@@ -257,6 +275,21 @@ impl DetectConfig {
         need(self.degradation_k >= 0.0, "degradation_k", "must be ≥ 0");
         need(self.stuck_factor >= 1.0, "stuck_factor", "must be ≥ 1");
         need(
+            self.stuck_heartbeat_factor >= 1.0,
+            "stuck_heartbeat_factor",
+            "must be ≥ 1",
+        );
+        need(
+            self.stuck_heartbeat_runs >= 1,
+            "stuck_heartbeat_runs",
+            "must be at least 1",
+        );
+        need(
+            self.missed_learned_tolerance_fraction >= 0.0,
+            "missed_learned_tolerance_fraction",
+            "must be ≥ 0",
+        );
+        need(
             self.missed_tolerance_fraction >= 0.0,
             "missed_tolerance_fraction",
             "must be ≥ 0",
@@ -293,9 +326,9 @@ mod tests {
             toml::from_str("failure_streak = 4\nsystemic_window = \"45m\"").unwrap();
         assert_eq!(c.failure_streak, 4);
         assert_eq!(c.systemic_window, Dur::mins(45));
-        assert_eq!(c.stuck_floor, Dur::hours(3));
+        assert_eq!(c.stuck_slack, Dur::hours(1));
         assert!(toml::from_str::<DetectConfig>("no_such_key = 1").is_err());
-        assert!(toml::from_str::<DetectConfig>("stuck_floor = \"soon\"").is_err());
+        assert!(toml::from_str::<DetectConfig>("stuck_slack = \"soon\"").is_err());
         assert!(DetectConfig::default().validate().is_ok());
         let bad = DetectConfig {
             failure_streak: 1,

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use anyhow::Result;
 use rusqlite::{Connection, Row, params};
 
-use crate::model::{Event, Millis, Outcome, Priority, Run, Status};
+use crate::model::{Event, Millis, Outcome, Priority, Run, StartSource, Status};
 use crate::store::import::RunMerge;
 
 /// A pipeline's attributes as detection and routing need them.
@@ -46,7 +46,10 @@ pub fn pipelines(conn: &Connection) -> Result<Vec<PipelineInfo>> {
 const RUN_COLUMNS: &str = "run_id, start_at, first_event_at, last_event_at, started_at, term_ts,
     coalesce(term_status, 'running'), max_attempt, retries, duration_ms, records_processed,
     coalesce(term_error_type, err_type), coalesce(term_error_message, err_message), task_id,
-    scheduled_at";
+    scheduled_at, start_source, final_attempt_ms,
+    max(start_at, coalesce(last_started_at, start_at), coalesce(last_retry_at, start_at),
+        coalesce(last_running_at, start_at)),
+    n_running";
 
 fn run_from_row(pipeline_id: &str, r: &Row) -> rusqlite::Result<Run> {
     let outcome: String = r.get(6)?;
@@ -67,7 +70,43 @@ fn run_from_row(pipeline_id: &str, r: &Row) -> rusqlite::Result<Run> {
         error_message: r.get(12)?,
         task_id: r.get(13)?,
         scheduled_at: r.get(14)?,
+        start_source: StartSource::parse(&r.get::<_, String>(15)?)
+            .unwrap_or(StartSource::FirstEvent),
+        final_attempt_ms: r.get(16)?,
+        last_alive_at: r.get(17)?,
+        heartbeats: r.get(18)?,
     })
+}
+
+/// Calls `f` with each pipeline's runs in start order (the detectors' order). One
+/// sequential scan of `run_state` in primary-key order (pipeline, run id), sorted per
+/// pipeline in memory: several times faster than a range scan per pipeline through
+/// the start index, which visits the table in random order (the report reads every
+/// pipeline this way).
+pub fn each_pipeline_runs(conn: &Connection, mut f: impl FnMut(&str, Vec<Run>)) -> Result<()> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {RUN_COLUMNS}, pipeline_id FROM run_state
+         WHERE first_event_at IS NOT NULL ORDER BY pipeline_id, run_id"
+    ))?;
+    let mut rows = stmt.query([])?;
+    let mut current = String::new();
+    let mut runs: Vec<Run> = Vec::new();
+    let mut flush = |id: &str, mut runs: Vec<Run>| {
+        if !runs.is_empty() {
+            sort_runs(&mut runs);
+            f(id, runs);
+        }
+    };
+    while let Some(r) = rows.next()? {
+        let pipeline_id: String = r.get(19)?;
+        if pipeline_id != current {
+            flush(&current, std::mem::take(&mut runs));
+            current = pipeline_id;
+        }
+        runs.push(run_from_row(&current, r)?);
+    }
+    flush(&current, runs);
+    Ok(())
 }
 
 /// Orders runs as the detectors see them: by start, then run id.

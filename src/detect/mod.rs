@@ -3,23 +3,34 @@
 //!
 //! `evaluate` is one write transaction (BEGIN IMMEDIATE): two evaluations never
 //! interleave, so an alert is never doubled, and a failed evaluation changes
-//! nothing. Per pipeline, the detectors (`detectors`, behind `episode::Detector`)
+//! nothing. Per pipeline, the detectors (one file per kind, behind `episode::Detector`)
 //! resume from a checkpoint and observe only runs they have not seen
 //! (`engine`); `systemic` re-scans final failures across pipelines;
 //! `reconcile` turns episodes into rows of `alerts`. The same events give the
 //! same alerts however the history was split into evaluations.
 
 pub mod alerts;
+mod baseline;
+mod common;
 mod config;
-pub mod detectors;
+pub mod consecutive_failures;
+pub mod duration_anomaly;
 pub mod engine;
 pub mod episode;
+pub mod failure_rate_spike;
 pub mod history;
 pub mod load;
+pub mod missed_run;
+pub mod performance_degradation;
+pub mod pipeline_failed;
 pub mod reconcile;
 pub mod signature;
 pub mod stats;
+pub mod stuck_run;
 pub mod systemic;
+#[cfg(test)]
+mod testutil;
+pub mod volume_anomaly;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;

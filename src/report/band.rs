@@ -121,6 +121,10 @@ mod tests {
             error_message: None,
             task_id: None,
             scheduled_at: None,
+            start_source: crate::model::StartSource::Started,
+            final_attempt_ms: Some(duration_ms),
+            last_alive_at: i * 3_600_000,
+            heartbeats: 0,
         }
     }
 

@@ -182,7 +182,7 @@ pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Re
         .collect();
     let mut series: Vec<String> = vec![String::new(); pipelines.len()];
     let mut runs_of: HashMap<String, Vec<Run>> = HashMap::new();
-    each_pipeline_runs(conn, |id, runs| {
+    crate::detect::load::each_pipeline_runs(conn, |id, runs| {
         if let Some(&i) = index.get(id) {
             series[i] = series_json(cfg, &runs, window_start);
             if wanted.contains(id) {
@@ -261,57 +261,6 @@ pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Re
         "alerts": alert_values,
     });
     Ok(ReportData { main, series })
-}
-
-/// Calls `f` with each pipeline's runs in start order (the detectors' order). One
-/// sequential scan of `run_state` in primary-key order (pipeline, run id), sorted per
-/// pipeline in memory: several times faster than a range scan per pipeline through
-/// the start index, which visits the table in random order.
-fn each_pipeline_runs(conn: &Connection, mut f: impl FnMut(&str, Vec<Run>)) -> Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT pipeline_id, run_id, start_at, first_event_at, last_event_at, started_at, term_ts,
-                coalesce(term_status, 'running'), max_attempt, retries, duration_ms,
-                records_processed, coalesce(term_error_type, err_type),
-                coalesce(term_error_message, err_message), task_id, scheduled_at
-         FROM run_state WHERE first_event_at IS NOT NULL ORDER BY pipeline_id, run_id",
-    )?;
-    let mut rows = stmt.query([])?;
-    let mut current = String::new();
-    let mut runs: Vec<Run> = Vec::new();
-    let mut flush = |id: &str, mut runs: Vec<Run>| {
-        if !runs.is_empty() {
-            crate::detect::load::sort_runs(&mut runs);
-            f(id, runs);
-        }
-    };
-    while let Some(r) = rows.next()? {
-        let pipeline_id: String = r.get(0)?;
-        if pipeline_id != current {
-            flush(&current, std::mem::take(&mut runs));
-            current = pipeline_id.clone();
-        }
-        let outcome: String = r.get(7)?;
-        runs.push(Run {
-            pipeline_id,
-            run_id: r.get(1)?,
-            start_at: r.get(2)?,
-            first_event_at: r.get(3)?,
-            last_event_at: r.get(4)?,
-            started_at: r.get(5)?,
-            ended_at: r.get(6)?,
-            outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Running),
-            attempts: r.get(8)?,
-            retries: r.get(9)?,
-            duration_ms: r.get(10)?,
-            records_processed: r.get(11)?,
-            error_type: r.get(12)?,
-            error_message: r.get(13)?,
-            task_id: r.get(14)?,
-            scheduled_at: r.get(15)?,
-        });
-    }
-    flush(&current, runs);
-    Ok(())
 }
 
 /// The pipelines a systemic alert lists in its details.

@@ -31,6 +31,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_announcements",
         include_str!("../../migrations/0006_announcements.sql"),
     ),
+    (
+        "0007_run_start",
+        include_str!("../../migrations/0007_run_start.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
