@@ -11,7 +11,7 @@ use crate::detect::alerts::{AlertFilter, FIELDS, get_json, list_json, to_rows};
 use crate::model::{AlertKind, Severity};
 
 pub fn run(ctx: &Context, args: &AlertsArgs) -> Result<()> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_read_only()?;
     let conn = store.conn()?;
     if let Some(AlertsAction::Show { id }) = &args.action {
         return show(ctx, &conn, *id);

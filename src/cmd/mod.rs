@@ -31,8 +31,14 @@ pub struct Context {
 }
 
 impl Context {
+    /// The database for a command that writes: created and migrated if needed.
     pub fn open_store(&self) -> Result<Store> {
         Store::open(&self.db)
+    }
+
+    /// The database for a command that only reads: must exist; never written.
+    pub fn open_read_only(&self) -> Result<Store> {
+        Store::open_read_only(&self.db)
     }
 }
 

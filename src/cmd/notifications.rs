@@ -9,7 +9,7 @@ use crate::output::Rows;
 use crate::time::format_ms;
 
 pub fn run(ctx: &Context, args: &NotificationsArgs) -> Result<()> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_read_only()?;
     let conn = store.conn()?;
     let mut stmt = conn.prepare(
         "SELECT id, created_at, receiver, receiver_type, reason, status, n_firing, n_resolved,

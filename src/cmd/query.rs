@@ -25,7 +25,7 @@ pub fn run(ctx: &Context, args: &QueryArgs) -> Result<()> {
         since,
         limit: args.limit,
     };
-    let store = ctx.open_store()?;
+    let store = ctx.open_read_only()?;
     let conn = store.conn()?;
     run_named(&conn, &args.name, &filter)?.print(ctx.format)?;
     Ok(())

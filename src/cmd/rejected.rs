@@ -9,7 +9,7 @@ use crate::cli::RejectedArgs;
 use crate::query::select_rows;
 
 pub fn run(ctx: &Context, args: &RejectedArgs) -> Result<()> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_read_only()?;
     let conn = store.conn()?;
     let mut sql = String::from("SELECT * FROM rejected");
     let mut params: Vec<&dyn ToSql> = Vec::new();
