@@ -113,7 +113,7 @@ pub struct QueryArgs {
     pub pipeline: Option<String>,
     #[arg(long)]
     pub team: Option<String>,
-    /// Only runs that started at or after this time (RFC 3339 or epoch ms).
+    /// Only runs that started at or after this time: RFC 3339, a date, or an age (24h, 7d).
     #[arg(long)]
     pub since: Option<String>,
     /// At most this many rows.

@@ -49,17 +49,7 @@ impl fmt::Display for Dur {
 /// Parses a configuration duration; unlike command-line durations, zero is allowed
 /// (`group_wait = "0s"` means "at once").
 pub fn parse_dur(s: &str) -> Option<i64> {
-    let t = s.trim();
-    if t.chars().all(|c| c == '0') && !t.is_empty() {
-        return Some(0);
-    }
-    if let Some(num) = t.strip_suffix('s')
-        && num.chars().all(|c| c == '0')
-        && !num.is_empty()
-    {
-        return Some(0);
-    }
-    crate::time::parse_duration_ms(t)
+    crate::time::parse_duration(s).ok()
 }
 
 impl<'de> Deserialize<'de> for Dur {

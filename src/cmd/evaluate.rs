@@ -12,7 +12,7 @@ use crate::detect::{EvaluateOptions, EvaluateSummary, evaluate};
 use crate::model::Millis;
 use crate::store::Store;
 
-/// Reads `--now`: RFC 3339 (or a date, or epoch ms), `now`, or `data-end`.
+/// Reads `--now`: RFC 3339 (or a date), `now`, or `data-end`.
 pub fn parse_now(store: &Store, raw: &str) -> Result<Millis> {
     match raw.trim() {
         "now" => Ok(crate::time::now_ms()),

@@ -12,12 +12,7 @@ use crate::store::import::{ImportOptions, import_paths};
 pub fn run(ctx: &Context, args: &QueryArgs) -> Result<()> {
     let since = match &args.since {
         None => None,
-        Some(s) => Some(crate::time::parse_user_time(s).ok_or_else(|| {
-            crate::error::hinted(
-                format!("--since `{s}` is not a time"),
-                "give RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01) or epoch milliseconds",
-            )
-        })?),
+        Some(s) => Some(crate::time::parse_since(s, crate::time::now_ms())?),
     };
     let filter = Filter {
         pipeline: args.pipeline.clone(),

@@ -15,7 +15,7 @@ fn time_arg(flag: &str, raw: &str) -> Result<i64> {
     parse_user_time(raw).ok_or_else(|| {
         crate::error::hinted(
             format!("{flag} {raw:?} is not a time"),
-            "use RFC 3339 (2026-11-28T14:00:00Z), a date, or epoch milliseconds",
+            "use RFC 3339 (2026-11-28T14:00:00Z) or a date (2026-11-28)",
         )
         .into()
     })
