@@ -230,6 +230,12 @@ pub enum ConfigAction {
     Check,
     /// Print a complete, commented example configuration.
     Example,
+    /// Show which routes and receivers an alert with these labels reaches.
+    Routes {
+        /// Labels as name=value pairs, comma-separated: team=payments,kind=stuck_run.
+        #[arg(long, value_delimiter = ',', required = true)]
+        labels: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

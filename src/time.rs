@@ -167,6 +167,8 @@ pub fn format_duration(ms: i64) -> String {
     let s = ms / 1000;
     let out = if ms < 1000 {
         format!("{ms}ms")
+    } else if s < 60 && ms.is_multiple_of(1000) {
+        format!("{s}s")
     } else if s < 60 {
         format!("{:.1}s", ms as f64 / 1000.0)
     } else if s < 3600 {
