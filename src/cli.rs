@@ -24,6 +24,10 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
+    /// Tables: every column, cells uncut (default: what fits the terminal).
+    #[arg(long, global = true)]
+    pub wide: bool,
+
     /// Take-home compatibility: import this file, then answer `--query`.
     #[arg(long, value_name = "FILE", requires = "query")]
     pub data_file: Option<PathBuf>,

@@ -87,8 +87,13 @@ pub fn run_named(conn: &Connection, name: &str, filter: &Filter) -> Result<Rows>
         sql.push_str(&wheres.join(" AND "));
     }
     sql.push_str(match name {
-        "pipeline_health" | "execution_patterns" => " ORDER BY pipeline_id",
-        "team_health" => " ORDER BY team",
+        // Failing first: what needs a person tops the table.
+        "pipeline_health" => {
+            " ORDER BY consecutive_failures > 0 DESC, open_alerts DESC, \
+             coalesce(success_rate, 1) ASC, pipeline_id"
+        }
+        "team_health" => " ORDER BY pipelines_failing DESC, open_alerts DESC, team",
+        "execution_patterns" => " ORDER BY pipeline_id",
         "runs" => " ORDER BY started_at DESC, pipeline_id, run_id",
         _ => "",
     });

@@ -28,12 +28,22 @@ pub struct Context {
     /// Explicit `--config`/`$PIPEMON_CONFIG`; None means `./pipemon.toml` if present.
     pub config: Option<PathBuf>,
     pub format: Format,
+    /// `--wide`: tables show every column, uncut.
+    pub wide: bool,
 }
 
 impl Context {
     /// The database for a command that writes: created and migrated if needed.
     pub fn open_store(&self) -> Result<Store> {
         Store::open(&self.db)
+    }
+
+    /// Prints rows: JSON and CSV complete; a table fitted for people, at most
+    /// `output::DEFAULT_LIMIT` rows unless the command was given `--limit`.
+    pub fn print(&self, rows: &crate::output::Rows, limited: bool) -> Result<()> {
+        let view = crate::output::View::detect(self.wide, limited);
+        rows.print_view(self.format, &view)?;
+        Ok(())
     }
 
     /// The database for a command that only reads: must exist; never written.
@@ -48,6 +58,7 @@ pub fn run(cli: Cli) -> Result<()> {
         db: cli.db.clone(),
         config: cli.config.clone(),
         format: cli.format,
+        wide: cli.wide,
     };
     if let Some(file) = &cli.data_file {
         let query = cli.query.as_deref().unwrap_or("pipeline_health");

@@ -62,6 +62,6 @@ pub fn run(ctx: &Context, args: &NotificationsArgs) -> Result<()> {
             json!(r.get::<_, String>(14)?),
         ]);
     }
-    rows.print(ctx.format)?;
+    ctx.print(&rows, args.limit.is_some())?;
     Ok(())
 }

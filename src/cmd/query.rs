@@ -22,8 +22,54 @@ pub fn run(ctx: &Context, args: &QueryArgs) -> Result<()> {
     };
     let store = ctx.open_read_only()?;
     let conn = store.conn()?;
-    run_named(&conn, &args.name, &filter)?.print(ctx.format)?;
+    let mut rows = run_named(&conn, &args.name, &filter)?;
+    if ctx.format == crate::cli::Format::Table && !ctx.wide {
+        rows = rows.prefer(first_columns(&args.name));
+    }
+    ctx.print(&rows, args.limit.is_some())?;
     Ok(())
+}
+
+/// The columns a person reads first in each query's table (JSON and CSV keep the
+/// view's own order).
+fn first_columns(name: &str) -> &'static [&'static str] {
+    match name {
+        "pipeline_health" => &[
+            "pipeline_id",
+            "team",
+            "last_status",
+            "consecutive_failures",
+            "open_alerts",
+            "success_rate",
+            "last_run_at",
+            "last_success_at",
+            "duration_p50_ms",
+        ],
+        "team_health" => &[
+            "team",
+            "pipelines",
+            "pipelines_failing",
+            "open_alerts",
+            "success_rate",
+            "last_run_at",
+        ],
+        "runs" => &[
+            "pipeline_id",
+            "run_id",
+            "outcome",
+            "started_at",
+            "duration_ms",
+            "error_type",
+        ],
+        "failures" => &[
+            "pipeline_id",
+            "failed_at",
+            "error_type",
+            "error_message",
+            "run_id",
+        ],
+        _ => &[],
+    }
 }
 
 /// `pipemon --data-file FILE --query NAME`: import, then answer the query.

@@ -31,6 +31,7 @@ pub fn run(ctx: &Context, args: &RejectedArgs) -> Result<()> {
     if let Some(limit) = args.limit {
         sql.push_str(&format!(" LIMIT {limit}"));
     }
-    select_rows(&conn, &sql, &params)?.print(ctx.format)?;
+    let rows = select_rows(&conn, &sql, &params)?;
+    ctx.print(&rows, args.limit.is_some())?;
     Ok(())
 }

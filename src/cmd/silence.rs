@@ -126,7 +126,7 @@ pub fn run(ctx: &Context, args: &SilenceArgs) -> Result<()> {
                     json!(s.author),
                 ]);
             }
-            rows.print(ctx.format)?;
+            ctx.print(&rows, false)?;
         }
         SilenceAction::Expire { id } => {
             if silence::expire(&conn, *id, now)? {
