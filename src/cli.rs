@@ -73,6 +73,13 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Score pipemon against generated data with ground truth (the take-home's 6 checks).
     Eval(EvalArgs),
+    /// Print a shell completion script: `pipemon completions bash > /etc/bash_completion.d/pipemon`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `pipemon man > /usr/local/share/man/man1/pipemon.1`.
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -77,6 +77,21 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Config(a)) => config::run(&ctx, a),
         Some(Command::Generate(a)) => generate::run(&ctx, a),
         Some(Command::Eval(a)) => eval::run(&ctx, a),
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into a buffer first: the generator panics on a closed pipe.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "pipemon", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            Ok(())
+        }
+        Some(Command::Man) => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page)?;
+            std::io::Write::write_all(&mut std::io::stdout(), &page)?;
+            Ok(())
+        }
         None => Err(crate::error::hinted(
             "no command given",
             "try `pipemon import FILE`, `pipemon evaluate`, `pipemon query pipeline_health`, or `pipemon --help`",
