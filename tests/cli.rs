@@ -453,3 +453,37 @@ fn completions_and_man_page_come_from_the_clap_definitions() {
     assert!(page.contains(".TH pipemon 1"), "{page}");
     assert!(page.contains("completions"));
 }
+
+#[test]
+fn the_repository_is_self_contained() {
+    // Built at run time so this file does not match itself.
+    let outside = [format!("..{}shared", '/'), format!("/work{}shared", '/')];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut stack = vec![root.to_path_buf()];
+    let mut offenders = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                if !matches!(name.as_str(), "target" | ".git" | ".venv" | "data") {
+                    stack.push(p);
+                }
+            } else if let Ok(text) = std::fs::read_to_string(&p)
+                && outside.iter().any(|o| text.contains(o.as_str()))
+            {
+                offenders.push(p.display().to_string());
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "files pointing outside the repository: {offenders:?}"
+    );
+    for doc in ["docs/events.md", "docs/alerts.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        assert!(text.len() > 2000, "{doc} is missing or empty");
+    }
+    let alerts = std::fs::read_to_string(root.join("docs/alerts.md")).unwrap();
+    assert!(alerts.contains("## Timeliness") && alerts.contains("## Notifications"));
+}
