@@ -266,6 +266,15 @@ pub fn check(text: &str) -> std::result::Result<Config, Vec<Problem>> {
             message,
         });
     }
+    for (key, message) in matcher_problems(&config.alert) {
+        let (line, column) = place_of(&places, &key, text);
+        problems.push(Problem {
+            key,
+            line,
+            column,
+            message,
+        });
+    }
     if problems.is_empty() {
         Ok(config)
     } else {
@@ -282,6 +291,80 @@ pub fn locate(text: &str, key: &str) -> (Option<usize>, Option<usize>) {
     let mut places = BTreeMap::new();
     index_table(doc.get_ref(), "", text, &mut places);
     place_of(&places, key, text)
+}
+
+/// Why a matcher could never match what pipemon puts on alerts: an unknown label
+/// name, or an unknown kind or severity compared with `=`/`!=`. Returns the problem
+/// and the valid values. Syntax errors are left to `alert::matcher`.
+pub fn matcher_label_problem(raw: &str) -> Option<(String, String)> {
+    use crate::alert::config::LABELS;
+    use crate::alert::matcher::{Matcher, Op};
+    use crate::model::{AlertKind, Severity};
+    let m = Matcher::parse(raw).ok()?;
+    if !LABELS.contains(&m.name.as_str()) {
+        return Some((
+            format!("unknown label `{}`", m.name),
+            format!("the labels are: {}", LABELS.join(", ")),
+        ));
+    }
+    if !matches!(m.op, Op::Eq | Op::Ne) {
+        return None;
+    }
+    let valid: Vec<&str> = match m.name.as_str() {
+        "kind" => AlertKind::ALL.iter().map(|k| k.as_str()).collect(),
+        "severity" => Severity::ALL.iter().map(|s| s.as_str()).collect(),
+        _ => return None,
+    };
+    (!valid.contains(&m.value.as_str())).then(|| {
+        (
+            format!("`{}` is not a {}", m.value, m.name),
+            format!("use one of {}", valid.join(", ")),
+        )
+    })
+}
+
+/// Matchers in routes and inhibit rules (and `equal` names) that name unknown labels
+/// or values, as (key path, message).
+fn matcher_problems(c: &AlertConfig) -> Vec<(String, String)> {
+    fn route(r: &RouteConfig, path: &str, out: &mut Vec<(String, String)>) {
+        for (i, m) in r.matchers.iter().enumerate() {
+            if let Some((what, valid)) = matcher_label_problem(m) {
+                out.push((format!("{path}.matchers[{i}]"), format!("{what} ({valid})")));
+            }
+        }
+        for (i, child) in r.routes.iter().enumerate() {
+            route(child, &format!("{path}.routes[{i}]"), out);
+        }
+    }
+    let mut out = Vec::new();
+    route(&c.route, "route", &mut out);
+    for (i, rule) in c.inhibit_rules.iter().enumerate() {
+        for (field, list) in [
+            ("source_matchers", &rule.source_matchers),
+            ("target_matchers", &rule.target_matchers),
+        ] {
+            for (j, m) in list.iter().enumerate() {
+                if let Some((what, valid)) = matcher_label_problem(m) {
+                    out.push((
+                        format!("inhibit_rules[{i}].{field}[{j}]"),
+                        format!("{what} ({valid})"),
+                    ));
+                }
+            }
+        }
+        for (j, name) in rule.equal.iter().enumerate() {
+            if !crate::alert::config::LABELS.contains(&name.as_str()) {
+                out.push((
+                    format!("inhibit_rules[{i}].equal[{j}]"),
+                    format!(
+                        "unknown label `{name}` (the labels are: {})",
+                        crate::alert::config::LABELS.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Whether `key` is `parent` or lies inside it (`a.b[0].c` is under `a.b[0]`).
@@ -504,6 +587,34 @@ reciever = \"hook\"
                 ("route.reciever", Some(19), Some(1)),
             ],
             "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn matchers_on_unknown_labels_and_values_are_problems() {
+        let text = "[route]\nreceiver = \"default\"\n[[route.routes]]\nmatchers = [\"teem=x\", \"kind=stuck\", \"team=~pay.*\"]\n\n[[inhibit_rules]]\nsource_matchers = [\"sevrity=critical\"]\ntarget_matchers = [\"severity=low\"]\nequal = [\"pipeline\"]\n";
+        let problems = check(text).unwrap_err();
+        let got: Vec<(&str, Option<usize>)> =
+            problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("route.routes[0].matchers[0]", Some(4)),
+                ("route.routes[0].matchers[1]", Some(4)),
+                ("inhibit_rules[0].source_matchers[0]", Some(7)),
+                ("inhibit_rules[0].equal[0]", Some(9)),
+            ],
+            "{problems:#?}"
+        );
+        assert!(
+            problems[0]
+                .message
+                .starts_with("unknown label `teem` (the labels are: team,")
+        );
+        assert!(
+            problems[1]
+                .message
+                .starts_with("`stuck` is not a kind (use one of ")
         );
     }
 

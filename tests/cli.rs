@@ -381,6 +381,28 @@ fn config_check_reports_every_problem_with_line_and_column() {
     );
     assert_eq!(code, 0);
     assert!(out.contains(": ok (1 receivers"), "{out}");
+
+    // A file receiver whose directory is missing cannot deliver either.
+    std::fs::write(
+        &cfg,
+        "[[receivers]]\nname = \"log\"\ntype = \"file\"\npath = \"/nonexistent-dir/alerts.jsonl\"\n\n\
+         [route]\nreceiver = \"log\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = stderr_of(
+        pipemon()
+            .arg("--config")
+            .arg(&cfg)
+            .args(["config", "check"]),
+    );
+    assert_eq!(code, 2);
+    assert_eq!(
+        err.lines().next().unwrap(),
+        format!(
+            "{p}:4:1: error: receivers[0].path: the directory of `/nonexistent-dir/alerts.jsonl` \
+             does not exist, so receiver `log` cannot deliver"
+        )
+    );
 }
 
 #[test]

@@ -77,8 +77,9 @@ fn check(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// Secrets read from the environment: a receiver that routes reach and whose
-/// variable is unset cannot deliver (an error); one no route reaches only warns.
+/// What stops a receiver for good: a secret variable that is unset, or a file
+/// receiver whose directory does not exist. For a receiver that routes reach this is
+/// an error; for one no route reaches, a warning.
 pub fn env_problems(c: &AlertConfig) -> (Vec<crate::config::Problem>, Vec<String>) {
     let reached: std::collections::BTreeSet<String> = match crate::alert::Policy::new(c) {
         Ok(p) => p.route.walk().iter().map(|r| r.receiver.clone()).collect(),
@@ -113,6 +114,32 @@ pub fn env_problems(c: &AlertConfig) -> (Vec<crate::config::Problem>, Vec<String
                     r.name
                 ));
             }
+        }
+    }
+    for (i, r) in c.receivers.iter().enumerate() {
+        let Some(path) = r.path.as_ref().filter(|_| r.kind == ReceiverType::File) else {
+            continue;
+        };
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if dir.is_none_or(|d| d.is_dir()) {
+            continue;
+        }
+        let what = format!(
+            "receivers[{i}].path: the directory of `{}` does not exist, so receiver `{}` cannot deliver",
+            path.display(),
+            r.name
+        );
+        if reached.contains(&r.name) {
+            errors.push(crate::config::Problem {
+                key: format!("receivers[{i}].path"),
+                line: None,
+                column: None,
+                message: what
+                    .split_once(": ")
+                    .map_or(what.clone(), |(_, m)| m.to_string()),
+            });
+        } else {
+            warnings.push(format!("{what} (it is not reached by any route)"));
         }
     }
     (errors, warnings)

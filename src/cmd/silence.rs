@@ -24,31 +24,11 @@ fn time_arg(flag: &str, raw: &str) -> Result<i64> {
 /// Refuses a matcher that could never match what pipemon puts on alerts: an unknown
 /// label name, or an unknown kind or severity compared with `=`/`!=`.
 pub fn check_matchers(raw: &[String]) -> Result<()> {
-    use crate::alert::config::LABELS;
-    use crate::alert::matcher::{Matcher, Op};
-    use crate::model::{AlertKind, Severity};
     for r in raw {
-        let Ok(m) = Matcher::parse(r) else {
-            continue; // silence::add explains syntax errors
-        };
-        if !LABELS.contains(&m.name.as_str()) {
+        if let Some((what, valid)) = crate::config::matcher_label_problem(r) {
             bail!(crate::error::hinted(
-                format!("--match {r:?}: unknown label `{}`", m.name),
-                format!("the labels are: {}", LABELS.join(", ")),
-            ));
-        }
-        if !matches!(m.op, Op::Eq | Op::Ne) {
-            continue;
-        }
-        let valid: Vec<&str> = match m.name.as_str() {
-            "kind" => AlertKind::ALL.iter().map(|k| k.as_str()).collect(),
-            "severity" => Severity::ALL.iter().map(|s| s.as_str()).collect(),
-            _ => continue,
-        };
-        if !valid.contains(&m.value.as_str()) {
-            bail!(crate::error::hinted(
-                format!("--match {r:?}: `{}` is not a {}", m.value, m.name),
-                format!("use one of {}", valid.join(", ")),
+                format!("--match {r:?}: {what}"),
+                valid
             ));
         }
     }
