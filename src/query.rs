@@ -30,6 +30,9 @@ pub struct Filter {
     pub team: Option<String>,
     pub since: Option<Millis>,
     pub limit: Option<u64>,
+    /// The rows are for a table: failing pipelines and teams first (JSON and CSV keep
+    /// the key order, which programs can rely on).
+    pub failing_first: bool,
 }
 
 /// Runs a named query, reading only: stale health figures (a killed import may have
@@ -87,6 +90,8 @@ pub fn run_named(conn: &Connection, name: &str, filter: &Filter) -> Result<Rows>
         sql.push_str(&wheres.join(" AND "));
     }
     sql.push_str(match name {
+        "pipeline_health" if !filter.failing_first => " ORDER BY pipeline_id",
+        "team_health" if !filter.failing_first => " ORDER BY team",
         // Failing first: what needs a person tops the table.
         "pipeline_health" => {
             " ORDER BY consecutive_failures > 0 DESC, open_alerts DESC, \

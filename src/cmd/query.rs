@@ -10,6 +10,12 @@ use crate::query::{Filter, run_named};
 use crate::store::import::{ImportOptions, import_paths};
 
 pub fn run(ctx: &Context, args: &QueryArgs) -> Result<()> {
+    if !crate::query::NAMES.contains(&args.name.as_str()) {
+        anyhow::bail!(crate::error::hinted(
+            format!("unknown query `{}`", args.name),
+            format!("the queries are: {}", crate::query::NAMES.join(", ")),
+        ));
+    }
     let since = match &args.since {
         None => None,
         Some(s) => Some(crate::time::parse_since(s, crate::time::now_ms())?),
@@ -19,6 +25,7 @@ pub fn run(ctx: &Context, args: &QueryArgs) -> Result<()> {
         team: args.team.clone(),
         since,
         limit: args.limit,
+        failing_first: ctx.format == crate::cli::Format::Table,
     };
     let store = ctx.open_read_only()?;
     let conn = store.conn()?;
