@@ -77,9 +77,9 @@ fn check(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// What stops a receiver for good: a secret variable that is unset, or a file
-/// receiver whose directory does not exist. For a receiver that routes reach this is
-/// an error; for one no route reaches, a warning.
+/// What stops a receiver: a secret variable that is unset (an error for a receiver
+/// that routes reach, else a warning), or a file receiver whose directory does not
+/// exist (a warning).
 pub fn env_problems(c: &AlertConfig) -> (Vec<crate::config::Problem>, Vec<String>) {
     let reached: std::collections::BTreeSet<String> = match crate::alert::Policy::new(c) {
         Ok(p) => p.route.walk().iter().map(|r| r.receiver.clone()).collect(),
@@ -124,23 +124,14 @@ pub fn env_problems(c: &AlertConfig) -> (Vec<crate::config::Problem>, Vec<String
         if dir.is_none_or(|d| d.is_dir()) {
             continue;
         }
-        let what = format!(
-            "receivers[{i}].path: the directory of `{}` does not exist, so receiver `{}` cannot deliver",
+        // A warning, not an error: the directory may be made at deployment, and the
+        // delivery itself reports the failure as permanent.
+        warnings.push(format!(
+            "receivers[{i}].path: the directory of `{}` does not exist, so receiver `{}` cannot \
+             deliver until it is created",
             path.display(),
             r.name
-        );
-        if reached.contains(&r.name) {
-            errors.push(crate::config::Problem {
-                key: format!("receivers[{i}].path"),
-                line: None,
-                column: None,
-                message: what
-                    .split_once(": ")
-                    .map_or(what.clone(), |(_, m)| m.to_string()),
-            });
-        } else {
-            warnings.push(format!("{what} (it is not reached by any route)"));
-        }
+        ));
     }
     (errors, warnings)
 }
