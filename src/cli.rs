@@ -36,6 +36,10 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
+    /// Tables: every column, cells uncut (default: what fits the terminal).
+    #[arg(long, global = true)]
+    pub wide: bool,
+
     /// Take-home compatibility: import this file, then answer `--query`.
     #[arg(long, value_name = "FILE", requires = "query")]
     pub data_file: Option<PathBuf>,
@@ -85,6 +89,13 @@ pub enum Command {
     Report(ReportArgs),
     /// Write OpenMetrics text for Prometheus (node_exporter's textfile collector).
     Metrics(MetricsArgs),
+    /// Print a shell completion script: `pipemon completions bash > /etc/bash_completion.d/pipemon`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `pipemon man > /usr/local/share/man/man1/pipemon.1`.
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -129,7 +140,7 @@ pub struct QueryArgs {
     pub pipeline: Option<String>,
     #[arg(long)]
     pub team: Option<String>,
-    /// Only runs that started at or after this time (RFC 3339 or epoch ms).
+    /// Only runs that started at or after this time: RFC 3339, a date, or an age (24h, 7d).
     #[arg(long)]
     pub since: Option<String>,
     /// At most this many rows.
@@ -255,6 +266,12 @@ pub enum ConfigAction {
     Check,
     /// Print a complete, commented example configuration.
     Example,
+    /// Show which routes and receivers an alert with these labels reaches.
+    Routes {
+        /// Labels as name=value pairs, comma-separated: team=payments,kind=stuck_run.
+        #[arg(long, value_delimiter = ',', required = true)]
+        labels: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -34,7 +34,7 @@ pub struct Config {
 
 /// The file's layout: one table per section.
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 struct File {
     detect: DetectConfig,
     alerting: AlertingConfig,
@@ -71,14 +71,16 @@ impl<'de> Deserialize<'de> for Config {
 pub struct Problem {
     pub key: String,
     pub line: Option<usize>,
+    pub column: Option<usize>,
     pub message: String,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "line {l}: {}: {}", self.key, self.message),
-            None => write!(f, "{}: {}", self.key, self.message),
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "line {l}, column {c}: {}: {}", self.key, self.message),
+            (Some(l), None) => write!(f, "line {l}: {}: {}", self.key, self.message),
+            _ => write!(f, "{}: {}", self.key, self.message),
         }
     }
 }
@@ -120,98 +122,286 @@ pub fn parse(text: &str) -> Result<Config> {
     }
 }
 
-/// Parses and validates, returning every problem found.
+/// Parses and validates, returning every problem found, each with its key and place.
+///
+/// Syntax errors come from the TOML parser's recovering mode (all of them). Unknown
+/// keys are collected by `serde_ignored` while deserializing, all in one pass. A value
+/// that does not fit its key (a bad duration, a string where a number belongs) stops
+/// serde, so that key is set aside and the rest deserialized again, until nothing is
+/// left to report. Semantic checks (detectors, routes, receivers, …) follow.
 pub fn check(text: &str) -> std::result::Result<Config, Vec<Problem>> {
     let (doc, syntax) = toml::de::DeTable::parse_recoverable(text);
     let mut problems: Vec<Problem> = syntax
         .iter()
-        .map(|e| Problem {
-            key: "(syntax)".into(),
-            line: e.span().map(|s| line_of(text, s.start)),
-            message: e.message().to_string(),
+        .map(|e| {
+            let (line, column) = e.span().map(|s| place(text, s.start)).unzip();
+            Problem {
+                key: "(syntax)".into(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
         })
         .collect();
     if !problems.is_empty() {
         return Err(problems);
     }
-    let mut lines = BTreeMap::new();
-    walk_table(
-        doc.get_ref(),
-        "",
-        Schema::Root,
-        text,
-        &mut lines,
-        &mut problems,
-    );
-    let parsed = if problems.is_empty() {
-        toml::from_str::<Config>(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start));
-            // Name the key written on that line (the longest path, the most specific).
-            let key = line
-                .and_then(|l| {
-                    lines
-                        .iter()
-                        .filter(|(_, kl)| **kl == l)
-                        .map(|(k, _)| k)
-                        .max_by_key(|k| k.len())
-                })
-                .cloned()
-                .unwrap_or_else(|| "(value)".into());
-            Problem {
-                key,
-                line,
-                message: e.message().to_string(),
+    let mut places = BTreeMap::new();
+    index_table(doc.get_ref(), "", text, &mut places);
+    let mut table: toml::Table = text.parse().unwrap_or_default();
+    let mut unknown: Vec<String> = Vec::new();
+    let mut bad_values: Vec<Problem> = Vec::new();
+    let mut tried: Vec<String> = Vec::new();
+    let config = loop {
+        // Re-serialized text of what is left; its spans map back to keys through an
+        // index of that text, and keys to places in the original through `places`.
+        let current = toml::to_string(&table).unwrap_or_default();
+        let de = match toml::Deserializer::parse(&current) {
+            Ok(de) => de,
+            Err(e) => {
+                bad_values.push(Problem {
+                    key: "(value)".into(),
+                    line: None,
+                    column: None,
+                    message: e.message().to_string(),
+                });
+                break None;
             }
-        })
-    } else {
-        // Unknown keys are reported; the rest of the file is still checked, without them.
-        let mut table: toml::Table = text.parse().unwrap_or_default();
-        for p in &problems {
-            remove_path(&mut table, &p.key);
+        };
+        let mut ignored: Vec<String> = Vec::new();
+        let result: std::result::Result<Config, _> =
+            serde_ignored::deserialize(de, |path| ignored.push(key_of(&path)));
+        for k in ignored {
+            if !unknown.contains(&k) {
+                unknown.push(k);
+            }
         }
-        toml::Value::Table(table)
-            .try_into::<Config>()
-            .map_err(|e| Problem {
-                key: "(value)".into(),
-                line: None,
-                message: e.message().to_string(),
-            })
+        match result {
+            Ok(c) => break Some(c),
+            Err(e) => {
+                let mut here = BTreeMap::new();
+                if let Ok(d) = toml::de::DeTable::parse(&current) {
+                    index_table(d.get_ref(), "", &current, &mut here);
+                }
+                // The most specific key whose value holds the error.
+                let key = e.span().and_then(|sp| {
+                    here.iter()
+                        .filter(|(_, (name, value))| {
+                            (name.start <= sp.start && sp.start < name.end.max(name.start + 1))
+                                || (value.start <= sp.start && sp.end <= value.end)
+                        })
+                        .map(|(k, _)| k.clone())
+                        .max_by_key(|k| k.len())
+                });
+                let Some(key) = key else {
+                    bad_values.push(Problem {
+                        key: "(value)".into(),
+                        line: None,
+                        column: None,
+                        message: e.message().to_string(),
+                    });
+                    break None;
+                };
+                // A table that complains after one of its keys was set aside (a
+                // required key now missing) says nothing new: drop the whole entry.
+                let consequence = tried.iter().any(|t| t == &key || is_under(t, &key));
+                if !consequence {
+                    let (line, column) = place_of(&places, &key, text);
+                    bad_values.push(Problem {
+                        key: key.clone(),
+                        line,
+                        column,
+                        message: e.message().to_string(),
+                    });
+                }
+                let target = if tried.contains(&key) {
+                    match key.rfind('[') {
+                        Some(cut) => key[..cut].to_string(),
+                        None => break None,
+                    }
+                } else {
+                    key.clone()
+                };
+                tried.push(key);
+                if !remove_path(&mut table, &target) {
+                    break None;
+                }
+            }
+        }
     };
-    let config = match parsed {
-        Ok(c) => c,
-        Err(p) => {
-            problems.push(p);
-            return Err(problems);
-        }
+    for key in unknown {
+        let (line, column) = place_of(&places, &key, text);
+        let name = key.rsplit('.').next().unwrap_or(&key).to_string();
+        problems.push(Problem {
+            key,
+            line,
+            column,
+            message: format!("unknown key `{name}`"),
+        });
+    }
+    problems.extend(bad_values);
+    let Some(config) = config else {
+        problems.sort_by_key(|p| (p.line, p.column));
+        return Err(problems);
     };
     // The detectors' own checks come as "detect.key: what; …": one problem each.
     if let Err(all) = config.detect.validate() {
         for one in all.split("; ") {
             let (key, message) = one.split_once(": ").unwrap_or(("detect", one));
+            let (line, column) = place_of(&places, key, text);
             problems.push(Problem {
                 key: key.to_string(),
-                line: line_for(&lines, key),
+                line,
+                column,
                 message: message.to_string(),
             });
         }
     }
     for (key, message) in crate::alert::validate(&config.alert) {
-        let line = line_for(&lines, &key);
-        problems.push(Problem { key, line, message });
+        let (line, column) = place_of(&places, &key, text);
+        problems.push(Problem {
+            key,
+            line,
+            column,
+            message,
+        });
+    }
+    for (key, message) in matcher_problems(&config.alert) {
+        let (line, column) = place_of(&places, &key, text);
+        problems.push(Problem {
+            key,
+            line,
+            column,
+            message,
+        });
     }
     if problems.is_empty() {
         Ok(config)
     } else {
+        problems.sort_by_key(|p| (p.line, p.column));
         Err(problems)
     }
 }
 
-/// Removes the key at `path` (`a.b[2].c`) from a table, if it is there.
-fn remove_path(root: &mut toml::Table, path: &str) {
-    enum Seg<'a> {
-        Key(&'a str),
-        Index(usize),
+/// Line and column where `key` (or its nearest written ancestor) is in `text`.
+pub fn locate(text: &str, key: &str) -> (Option<usize>, Option<usize>) {
+    let Ok(doc) = toml::de::DeTable::parse(text) else {
+        return (None, None);
+    };
+    let mut places = BTreeMap::new();
+    index_table(doc.get_ref(), "", text, &mut places);
+    place_of(&places, key, text)
+}
+
+/// Why a matcher could never match what pipemon puts on alerts: an unknown label
+/// name, or an unknown kind or severity compared with `=`/`!=`. Returns the problem
+/// and the valid values. Syntax errors are left to `alert::matcher`.
+pub fn matcher_label_problem(raw: &str) -> Option<(String, String)> {
+    use crate::alert::config::LABELS;
+    use crate::alert::matcher::{Matcher, Op};
+    use crate::model::{AlertKind, Severity};
+    let m = Matcher::parse(raw).ok()?;
+    if !LABELS.contains(&m.name.as_str()) {
+        return Some((
+            format!("unknown label `{}`", m.name),
+            format!("the labels are: {}", LABELS.join(", ")),
+        ));
     }
+    if !matches!(m.op, Op::Eq | Op::Ne) {
+        return None;
+    }
+    let valid: Vec<&str> = match m.name.as_str() {
+        "kind" => AlertKind::ALL.iter().map(|k| k.as_str()).collect(),
+        "severity" => Severity::ALL.iter().map(|s| s.as_str()).collect(),
+        _ => return None,
+    };
+    (!valid.contains(&m.value.as_str())).then(|| {
+        (
+            format!("`{}` is not a {}", m.value, m.name),
+            format!("use one of {}", valid.join(", ")),
+        )
+    })
+}
+
+/// Matchers in routes and inhibit rules (and `equal` names) that name unknown labels
+/// or values, as (key path, message).
+fn matcher_problems(c: &AlertConfig) -> Vec<(String, String)> {
+    fn route(r: &RouteConfig, path: &str, out: &mut Vec<(String, String)>) {
+        for (i, m) in r.matchers.iter().enumerate() {
+            if let Some((what, valid)) = matcher_label_problem(m) {
+                out.push((format!("{path}.matchers[{i}]"), format!("{what} ({valid})")));
+            }
+        }
+        for (i, child) in r.routes.iter().enumerate() {
+            route(child, &format!("{path}.routes[{i}]"), out);
+        }
+    }
+    let mut out = Vec::new();
+    route(&c.route, "route", &mut out);
+    for (i, rule) in c.inhibit_rules.iter().enumerate() {
+        for (field, list) in [
+            ("source_matchers", &rule.source_matchers),
+            ("target_matchers", &rule.target_matchers),
+        ] {
+            for (j, m) in list.iter().enumerate() {
+                if let Some((what, valid)) = matcher_label_problem(m) {
+                    out.push((
+                        format!("inhibit_rules[{i}].{field}[{j}]"),
+                        format!("{what} ({valid})"),
+                    ));
+                }
+            }
+        }
+        for (j, name) in rule.equal.iter().enumerate() {
+            if !crate::alert::config::LABELS.contains(&name.as_str()) {
+                out.push((
+                    format!("inhibit_rules[{i}].equal[{j}]"),
+                    format!(
+                        "unknown label `{name}` (the labels are: {})",
+                        crate::alert::config::LABELS.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `key` is `parent` or lies inside it (`a.b[0].c` is under `a.b[0]`).
+fn is_under(key: &str, parent: &str) -> bool {
+    key.strip_prefix(parent)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
+/// A `serde_ignored` path as a key: `route.routes[0].matcher`.
+fn key_of(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", key_of(parent)),
+        P::Map { parent, key } => {
+            let p = key_of(parent);
+            if p.is_empty() {
+                key.clone()
+            } else {
+                format!("{p}.{key}")
+            }
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            key_of(parent)
+        }
+    }
+}
+
+/// One step of a key path: a table key or an array index.
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Removes the key at `path` (`a.b[2].c`) from a table; false when it is not there.
+/// An array item is blanked rather than removed, so later indices stay as written.
+fn remove_path(root: &mut toml::Table, path: &str) -> bool {
     let mut segs = Vec::new();
     for part in path.split('.') {
         let mut pieces = part.split('[');
@@ -219,153 +409,73 @@ fn remove_path(root: &mut toml::Table, path: &str) {
         for idx in pieces {
             match idx.trim_end_matches(']').parse() {
                 Ok(i) => segs.push(Seg::Index(i)),
-                Err(_) => return,
+                Err(_) => return false,
             }
         }
     }
-    let Some(Seg::Key(last)) = segs.pop() else {
-        return;
-    };
-    let mut cur = root;
-    let mut segs = segs.into_iter().peekable();
-    while let Some(seg) = segs.next() {
-        let Seg::Key(k) = seg else { return };
-        let mut v = match cur.get_mut(k) {
-            Some(v) => v,
-            None => return,
-        };
-        while let Some(Seg::Index(i)) = segs.peek() {
-            v = match v.as_array_mut().and_then(|a| a.get_mut(*i)) {
-                Some(x) => x,
-                None => return,
-            };
-            segs.next();
-        }
-        cur = match v.as_table_mut() {
-            Some(t) => t,
-            None => return,
-        };
+    let mut v = toml::Value::Table(std::mem::take(root));
+    let removed = remove_in(&mut v, &segs);
+    if let toml::Value::Table(t) = v {
+        *root = t;
     }
-    cur.remove(last);
+    removed
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+fn remove_in(v: &mut toml::Value, segs: &[Seg<'_>]) -> bool {
+    match segs {
+        [] => false,
+        [Seg::Key(k)] => v.as_table_mut().and_then(|t| t.remove(*k)).is_some(),
+        [Seg::Index(i)] => match v.as_array_mut() {
+            Some(a) if *i < a.len() => {
+                a[*i] = toml::Value::Table(toml::Table::new());
+                true
+            }
+            _ => false,
+        },
+        [first, rest @ ..] => {
+            let next = match first {
+                Seg::Key(k) => v.as_table_mut().and_then(|t| t.get_mut(*k)),
+                Seg::Index(i) => v.as_array_mut().and_then(|a| a.get_mut(*i)),
+            };
+            next.is_some_and(|n| remove_in(n, rest))
+        }
+    }
 }
 
-/// The line of `key`, or of its nearest ancestor that has one.
-fn line_for(lines: &BTreeMap<String, usize>, key: &str) -> Option<usize> {
+/// 1-based line and column (in characters) of a byte offset.
+fn place(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, col)
+}
+
+/// The place of `key` (its name as written), or of its nearest ancestor.
+fn place_of(
+    places: &BTreeMap<String, (std::ops::Range<usize>, std::ops::Range<usize>)>,
+    key: &str,
+    text: &str,
+) -> (Option<usize>, Option<usize>) {
     let mut k = key.to_string();
     loop {
-        if let Some(l) = lines.get(&k) {
-            return Some(*l);
+        if let Some((at, _)) = places.get(&k) {
+            let (l, c) = place(text, at.start);
+            return (Some(l), Some(c));
         }
-        let cut = k.rfind(['.', '['])?;
-        k.truncate(cut);
-    }
-}
-
-/// Which table of the file a path is in: decides the keys allowed there.
-#[derive(Debug, Clone, Copy)]
-enum Schema {
-    Root,
-    /// `[detect]`: its keys are checked by serde (`DetectConfig`); only lines are kept.
-    Detect,
-    Alerting,
-    Ownership,
-    SeverityOverride,
-    Route,
-    Receiver,
-    InhibitRule,
-    TimeInterval,
-    TimeRange,
-    Delivery,
-}
-
-impl Schema {
-    fn keys(self) -> &'static [&'static str] {
-        match self {
-            Schema::Root => &[
-                "detect",
-                "alerting",
-                "ownership",
-                "severity_overrides",
-                "route",
-                "receivers",
-                "inhibit_rules",
-                "time_intervals",
-                "delivery",
-            ],
-            Schema::Detect => &[],
-            Schema::Alerting => &[
-                "flap_hold_down",
-                "systemic_inhibition",
-                "lineage_inhibition",
-                "external_url",
-            ],
-            Schema::Ownership => &["match", "team", "priority", "environment"],
-            Schema::SeverityOverride => &["kind", "pipeline", "team", "severity"],
-            Schema::Route => &[
-                "receiver",
-                "matchers",
-                "group_by",
-                "group_wait",
-                "group_interval",
-                "repeat_interval",
-                "continue",
-                "mute_time_intervals",
-                "active_time_intervals",
-                "routes",
-            ],
-            Schema::Receiver => &[
-                "name",
-                "type",
-                "url",
-                "url_env",
-                "routing_key",
-                "routing_key_env",
-                "path",
-                "command",
-                "send_resolved",
-                "send_changes_only",
-                "timeout",
-                "resend_interval",
-                "alert_ttl",
-            ],
-            Schema::InhibitRule => &["source_matchers", "target_matchers", "equal"],
-            Schema::TimeInterval => &["name", "time_zone", "weekdays", "times"],
-            Schema::TimeRange => &["start", "end"],
-            Schema::Delivery => &["timeout", "retry_initial", "retry_max", "give_up_after"],
+        match k.rfind(['.', '[']) {
+            Some(cut) => k.truncate(cut),
+            None => return (None, None),
         }
     }
-
-    /// The schema of a sub-table (or of the tables in an array) under `key`.
-    fn child(self, key: &str) -> Option<Schema> {
-        Some(match (self, key) {
-            (Schema::Root, "detect") => Schema::Detect,
-            (Schema::Root, "alerting") => Schema::Alerting,
-            (Schema::Root, "ownership") => Schema::Ownership,
-            (Schema::Root, "severity_overrides") => Schema::SeverityOverride,
-            (Schema::Root, "route") => Schema::Route,
-            (Schema::Root, "receivers") => Schema::Receiver,
-            (Schema::Root, "inhibit_rules") => Schema::InhibitRule,
-            (Schema::Root, "time_intervals") => Schema::TimeInterval,
-            (Schema::Root, "delivery") => Schema::Delivery,
-            (Schema::Route, "routes") => Schema::Route,
-            (Schema::TimeInterval, "times") => Schema::TimeRange,
-            _ => return None,
-        })
-    }
 }
 
-/// Records the line of every key and reports unknown keys, all of them.
-fn walk_table(
+/// Records, for every key and array item, where it is written and the span of its
+/// value. Schema-free: which keys are allowed is serde's business.
+fn index_table(
     table: &toml::de::DeTable<'_>,
     prefix: &str,
-    schema: Schema,
     text: &str,
-    lines: &mut BTreeMap<String, usize>,
-    problems: &mut Vec<Problem>,
+    out: &mut BTreeMap<String, (std::ops::Range<usize>, std::ops::Range<usize>)>,
 ) {
     for (k, v) in table.iter() {
         let name: &str = k.get_ref();
@@ -374,43 +484,24 @@ fn walk_table(
         } else {
             format!("{prefix}.{name}")
         };
-        let line = line_of(text, k.span().start);
-        lines.insert(path.clone(), line);
-        if !matches!(schema, Schema::Detect) && !schema.keys().contains(&name) {
-            problems.push(Problem {
-                key: path,
-                line: Some(line),
-                message: format!(
-                    "unknown key `{name}` (allowed here: {})",
-                    schema.keys().join(", ")
-                ),
-            });
-            continue;
-        }
-        let Some(child) = schema.child(name) else {
-            continue;
-        };
-        walk_value(v, &path, child, text, lines, problems);
+        out.insert(path.clone(), (k.span(), v.span()));
+        index_value(v, &path, text, out);
     }
 }
 
-fn walk_value(
+fn index_value(
     v: &Spanned<toml::de::DeValue<'_>>,
     path: &str,
-    schema: Schema,
     text: &str,
-    lines: &mut BTreeMap<String, usize>,
-    problems: &mut Vec<Problem>,
+    out: &mut BTreeMap<String, (std::ops::Range<usize>, std::ops::Range<usize>)>,
 ) {
     if let Some(t) = v.get_ref().as_table() {
-        walk_table(t, path, schema, text, lines, problems);
+        index_table(t, path, text, out);
     } else if let Some(a) = v.get_ref().as_array() {
         for (i, item) in a.iter().enumerate() {
             let p = format!("{path}[{i}]");
-            lines.insert(p.clone(), line_of(text, item.span().start));
-            if let Some(t) = item.get_ref().as_table() {
-                walk_table(t, &p, schema, text, lines, problems);
-            }
+            out.insert(p.clone(), (item.span(), item.span()));
+            index_value(item, &p, text, out);
         }
     }
 }
@@ -451,6 +542,79 @@ mod tests {
                 ("detect.failure_streak".to_string(), Some(2)),
                 ("detect.systemic_pipelines".to_string(), Some(3)),
             ]
+        );
+    }
+
+    #[test]
+    fn many_mistakes_are_all_reported_in_one_run_with_line_and_column() {
+        let text = "\
+[alerting]
+flap_hold_down = \"soon\"
+bogus = 1
+
+[delivery]
+timeout = 5
+retry_max = \"1y\"
+
+[detect]
+failure_streek = 3
+stuck_floor = \"later\"
+
+[[receivers]]
+name = \"hook\"
+type = \"webhok\"
+urll = \"http://x\"
+
+[route]
+reciever = \"hook\"
+";
+        let problems = check(text).unwrap_err();
+        let got: Vec<(&str, Option<usize>, Option<usize>)> = problems
+            .iter()
+            .map(|p| (p.key.as_str(), p.line, p.column))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("alerting.flap_hold_down", Some(2), Some(1)),
+                ("alerting.bogus", Some(3), Some(1)),
+                ("delivery.timeout", Some(6), Some(1)),
+                ("delivery.retry_max", Some(7), Some(1)),
+                ("detect.failure_streek", Some(10), Some(1)),
+                ("detect.stuck_floor", Some(11), Some(1)),
+                ("receivers[0].type", Some(15), Some(1)),
+                ("receivers[0].urll", Some(16), Some(1)),
+                ("route.reciever", Some(19), Some(1)),
+            ],
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn matchers_on_unknown_labels_and_values_are_problems() {
+        let text = "[route]\nreceiver = \"default\"\n[[route.routes]]\nmatchers = [\"teem=x\", \"kind=stuck\", \"team=~pay.*\"]\n\n[[inhibit_rules]]\nsource_matchers = [\"sevrity=critical\"]\ntarget_matchers = [\"severity=low\"]\nequal = [\"pipeline\"]\n";
+        let problems = check(text).unwrap_err();
+        let got: Vec<(&str, Option<usize>)> =
+            problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("route.routes[0].matchers[0]", Some(4)),
+                ("route.routes[0].matchers[1]", Some(4)),
+                ("inhibit_rules[0].source_matchers[0]", Some(7)),
+                ("inhibit_rules[0].equal[0]", Some(9)),
+            ],
+            "{problems:#?}"
+        );
+        assert!(
+            problems[0]
+                .message
+                .starts_with("unknown label `teem` (the labels are: team,")
+        );
+        assert!(
+            problems[1]
+                .message
+                .starts_with("`stuck` is not a kind (use one of ")
         );
     }
 

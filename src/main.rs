@@ -13,13 +13,14 @@ use pipemon::error::{DeliveriesFailing, Hinted, Unsatisfied};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let db = cli.db.clone();
     match pipemon::cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => report(&err),
+        Err(err) => report(&err, &db),
     }
 }
 
-fn report(err: &anyhow::Error) -> ExitCode {
+fn report(err: &anyhow::Error, db: &std::path::Path) -> ExitCode {
     if err.chain().any(is_broken_pipe) {
         return ExitCode::SUCCESS;
     }
@@ -37,6 +38,13 @@ fn report(err: &anyhow::Error) -> ExitCode {
     }
     if let Some(h) = err.chain().find_map(|c| c.downcast_ref::<Hinted>()) {
         eprintln!("hint: {}", h.hint);
+    } else if let Some((what, hint)) = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<rusqlite::Error>())
+        .and_then(|e| pipemon::store::hint_for(e, db))
+    {
+        // A SQLite error nobody explained on the way up: say what it means.
+        eprintln!("hint: {what}; {hint}");
     }
     ExitCode::from(2)
 }

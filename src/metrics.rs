@@ -141,7 +141,7 @@ fn secs(ms: i64) -> f64 {
 
 /// The whole exposition text.
 pub fn render(conn: &Connection) -> Result<String> {
-    crate::query::refresh_stats_now(conn)?;
+    crate::query::shadow_stale_stats(conn)?;
     let rows = pipelines(conn)?;
     let mut out = String::with_capacity(256 * rows.len() + 4096);
 

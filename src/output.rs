@@ -1,14 +1,26 @@
-//! Printing rows of data as an aligned table, JSON Lines or CSV.
+//! Printing rows of data: a table for people, JSON Lines or CSV for programs.
 //!
 //! Every data-printing command builds a `Rows` (column names plus JSON values) and
-//! hands it here, so the three formats agree on columns and values. JSON output keeps
-//! the values' types; table and CSV show them as text (null as empty).
+//! hands it here, so the three formats agree on columns and values. JSON and CSV are
+//! complete and exact (every row, every column, raw values; CSV by the `csv` crate).
+//! The table is for people (`comfy-table`): durations (`*_ms` columns) read `4m12s`,
+//! times read `2026-11-01 03:00:00Z (3h ago)`, long cells are cut, the columns that
+//! fit the terminal are shown (`--wide`: all), and at most `DEFAULT_LIMIT` rows unless
+//! `--limit` says otherwise, with a note on standard error about what was left out.
 
 use std::io::{self, Write};
 
+use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use serde_json::{Map, Value};
 
 use crate::cli::Format;
+use crate::model::Millis;
+
+/// Rows a table shows when no `--limit` is given.
+pub const DEFAULT_LIMIT: usize = 50;
+
+/// Longest cell a fitted table shows before cutting it with `…`.
+const MAX_CELL: usize = 48;
 
 /// A result set: ordered columns and rows of JSON values.
 #[derive(Debug, Clone, Default)]
@@ -17,11 +29,96 @@ pub struct Rows {
     pub rows: Vec<Vec<Value>>,
 }
 
+/// How a table is shown to people.
+#[derive(Debug, Clone, Copy)]
+pub struct View {
+    /// Every column, uncut.
+    pub wide: bool,
+    /// `--limit` was given: the rows are already what the user asked for.
+    pub limited: bool,
+    /// The width to fit; None: do not fit (not a terminal and no `$COLUMNS`).
+    pub width: Option<usize>,
+    /// The time relative hints are counted from.
+    pub now: Millis,
+}
+
+impl View {
+    /// The view for this process: the terminal's width (or `$COLUMNS`), the wall clock.
+    pub fn detect(wide: bool, limited: bool) -> View {
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<usize>().ok())
+            .filter(|w| *w > 0)
+            .or_else(|| Table::new().width().map(usize::from));
+        View {
+            wide,
+            limited,
+            width,
+            now: crate::time::now_ms(),
+        }
+    }
+}
+
+/// What a table left out, for the note on standard error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Omitted {
+    pub rows: usize,
+    pub columns: usize,
+}
+
+impl Omitted {
+    /// The note for people, or None when nothing was left out.
+    pub fn note(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.rows > 0 {
+            parts.push(format!(
+                "{} more rows; use --limit N to see more",
+                self.rows
+            ));
+        }
+        if self.columns > 0 {
+            parts.push(format!(
+                "{} columns hidden to fit the terminal; use --wide for all",
+                self.columns
+            ));
+        }
+        if parts.is_empty() {
+            None
+        } else {
+            Some(format!(
+                "({}; --format json or csv prints everything)",
+                parts.join("; ")
+            ))
+        }
+    }
+}
+
 impl Rows {
     pub fn new(columns: &[&str]) -> Rows {
         Rows {
             columns: columns.iter().map(|c| c.to_string()).collect(),
             rows: Vec::new(),
+        }
+    }
+
+    /// The same rows with `first` (those that exist) moved to the front, in that
+    /// order: a table that must drop columns to fit keeps the ones people need.
+    pub fn prefer(&self, first: &[&str]) -> Rows {
+        let mut order: Vec<usize> = first
+            .iter()
+            .filter_map(|f| self.columns.iter().position(|c| c == f))
+            .collect();
+        let rest: Vec<usize> = (0..self.columns.len())
+            .filter(|i| !order.contains(i))
+            .collect();
+        order.extend(rest);
+        Rows {
+            columns: order.iter().map(|&i| self.columns[i].clone()).collect(),
+            rows: self
+                .rows
+                .iter()
+                .map(|r| order.iter().map(|&i| r[i].clone()).collect())
+                .collect(),
         }
     }
 
@@ -39,8 +136,25 @@ impl Rows {
             .collect()
     }
 
-    /// Writes the rows to `out` in `format`.
+    /// Writes every row to `out` in `format` (a table: all rows and columns).
     pub fn write(&self, format: Format, out: &mut dyn Write) -> io::Result<()> {
+        let view = View {
+            wide: true,
+            limited: true,
+            width: None,
+            now: crate::time::now_ms(),
+        };
+        self.write_view(format, &view, out).map(|_| ())
+    }
+
+    /// Writes to `out`; a table follows `view`. Returns what the table left out.
+    pub fn write_view(
+        &self,
+        format: Format,
+        view: &View,
+        out: &mut dyn Write,
+    ) -> io::Result<Omitted> {
+        let mut omitted = Omitted::default();
         match format {
             Format::Json => {
                 // Written by hand so keys keep column order (serde_json's Map sorts them).
@@ -58,69 +172,126 @@ impl Rows {
                 }
             }
             Format::Csv => {
-                let header: Vec<String> = self.columns.iter().map(|c| csv_field(c)).collect();
-                writeln!(out, "{}", header.join(","))?;
+                let mut w = csv::Writer::from_writer(&mut *out);
+                w.write_record(&self.columns).map_err(io::Error::other)?;
                 for row in &self.rows {
-                    let cells: Vec<String> = row.iter().map(|v| csv_field(&cell(v))).collect();
-                    writeln!(out, "{}", cells.join(","))?;
+                    w.write_record(row.iter().map(cell))
+                        .map_err(io::Error::other)?;
                 }
+                w.flush()?;
             }
-            Format::Table => self.write_table(out)?,
+            Format::Table => omitted = self.write_table(view, out)?,
         }
-        out.flush()
+        out.flush()?;
+        Ok(omitted)
     }
 
-    /// Prints to stdout.
+    /// Prints every row to stdout.
     pub fn print(&self, format: Format) -> io::Result<()> {
         let stdout = io::stdout();
         let mut lock = stdout.lock();
         self.write(format, &mut lock)
     }
 
-    fn write_table(&self, out: &mut dyn Write) -> io::Result<()> {
-        const MAX_CELL: usize = 60;
-        let text: Vec<Vec<String>> = self
-            .rows
-            .iter()
-            .map(|r| r.iter().map(|v| truncate(&cell(v), MAX_CELL)).collect())
-            .collect();
-        let mut widths: Vec<usize> = self.columns.iter().map(|c| c.chars().count()).collect();
-        for row in &text {
-            for (w, c) in widths.iter_mut().zip(row) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-        let numeric: Vec<bool> = (0..self.columns.len())
-            .map(|i| {
-                self.rows
-                    .iter()
-                    .all(|r| matches!(r.get(i), Some(Value::Number(_)) | Some(Value::Null)))
-            })
-            .collect();
-        let line = |cells: &[String]| -> String {
-            let mut s = String::new();
-            for (i, c) in cells.iter().enumerate() {
-                if i > 0 {
-                    s.push_str("  ");
-                }
-                let pad = widths[i].saturating_sub(c.chars().count());
-                if numeric[i] {
-                    s.push_str(&" ".repeat(pad));
-                    s.push_str(c);
-                } else {
-                    s.push_str(c);
-                    if i + 1 < cells.len() {
-                        s.push_str(&" ".repeat(pad));
-                    }
-                }
-            }
-            s.trim_end().to_string()
-        };
-        writeln!(out, "{}", line(&self.columns))?;
-        for row in &text {
-            writeln!(out, "{}", line(row))?;
+    /// Prints to stdout for people at a terminal or in cron mail: a table follows
+    /// `view`, and what it left out is said on standard error.
+    pub fn print_view(&self, format: Format, view: &View) -> io::Result<()> {
+        let stdout = io::stdout();
+        let mut lock = stdout.lock();
+        let omitted = self.write_view(format, view, &mut lock)?;
+        if let Some(note) = omitted.note() {
+            eprintln!("{note}");
         }
         Ok(())
+    }
+
+    fn write_table(&self, view: &View, out: &mut dyn Write) -> io::Result<Omitted> {
+        let shown_rows = if view.limited {
+            self.rows.len()
+        } else {
+            self.rows.len().min(DEFAULT_LIMIT)
+        };
+        let max_cell = if view.wide { usize::MAX } else { MAX_CELL };
+        let text: Vec<Vec<String>> = self.rows[..shown_rows]
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .zip(&self.columns)
+                    .map(|(v, c)| truncate(&human(c, v, view.now), max_cell))
+                    .collect()
+            })
+            .collect();
+        // Columns in order, as many as fit (two spaces between columns).
+        let mut ncols = self.columns.len();
+        if let (false, Some(width)) = (view.wide, view.width) {
+            let mut used = 0;
+            for (i, c) in self.columns.iter().enumerate() {
+                let w = text
+                    .iter()
+                    .map(|r| r[i].chars().count())
+                    .chain([c.chars().count()])
+                    .max()
+                    .unwrap_or(0);
+                let need = if i == 0 { w } else { w + 2 };
+                if i > 0 && used + need > width {
+                    ncols = i;
+                    break;
+                }
+                used += need;
+            }
+        }
+        let mut table = Table::new();
+        table
+            .load_style(presets::NOTHING)
+            .set_content_arrangement(ContentArrangement::Disabled)
+            .set_header(&self.columns[..ncols]);
+        for row in &text {
+            table.add_row(&row[..ncols]);
+        }
+        for i in 0..ncols {
+            let numeric = self.rows.iter().all(|r| {
+                matches!(r.get(i), Some(Value::Number(_)) | Some(Value::Null))
+                    && !self.columns[i].ends_with("_ms")
+            });
+            if let Some(col) = table.column_mut(i) {
+                col.set_padding((0, 2));
+                if numeric {
+                    col.set_cell_alignment(CellAlignment::Right);
+                }
+            }
+        }
+        for line in table.lines() {
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        Ok(Omitted {
+            rows: self.rows.len() - shown_rows,
+            columns: self.columns.len() - ncols,
+        })
+    }
+}
+
+/// A value for people: `*_ms` numbers as durations, RFC 3339 times in `*_at` columns
+/// as UTC with a relative hint, everything else as `cell` writes it.
+pub fn human(column: &str, v: &Value, now: Millis) -> String {
+    if column.ends_with("_ms")
+        && let Some(ms) = v.as_f64()
+    {
+        return crate::time::format_duration(ms.round() as i64);
+    }
+    if (column.ends_with("_at") || column == "timestamp")
+        && let Some(t) = v.as_str().and_then(crate::time::parse_rfc3339)
+    {
+        return format!("{} ({})", short_time(t), crate::time::relative(t, now));
+    }
+    cell(v)
+}
+
+/// `2026-11-01 03:00:00Z`: to the second, UTC.
+fn short_time(t: Millis) -> String {
+    let full = crate::time::format_ms(t);
+    match full.get(..19) {
+        Some(head) => format!("{}Z", head.replace('T', " ")),
+        None => full,
     }
 }
 
@@ -155,14 +326,6 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,7 +357,7 @@ mod tests {
     fn csv_quotes_what_needs_it() {
         assert_eq!(
             render(Format::Csv),
-            "name,n,note\n\"a,b\",3,\n c,1.5,\"say \"\"hi\"\"\"\n".replace("\n c", "\nc")
+            "name,n,note\n\"a,b\",3,\nc,1.5,\"say \"\"hi\"\"\"\n"
         );
     }
 
@@ -205,5 +368,85 @@ mod tests {
         assert_eq!(lines[0], "name    n  note");
         assert_eq!(lines[1], "a,b     3");
         assert_eq!(lines[2], "c     1.5  say \"hi\"");
+    }
+
+    fn runs(n: usize) -> Rows {
+        let mut r = Rows::new(&["pipeline_id", "duration_ms", "started_at", "a_long_column"]);
+        for i in 0..n {
+            r.rows.push(vec![
+                json!(format!("p{i}")),
+                json!(252_000),
+                json!("2026-11-01T00:00:00.000Z"),
+                json!("x".repeat(30)),
+            ]);
+        }
+        r
+    }
+
+    fn view(width: Option<usize>, wide: bool, limited: bool) -> View {
+        View {
+            wide,
+            limited,
+            width,
+            now: crate::time::parse_rfc3339("2026-11-01T03:00:00Z").unwrap(),
+        }
+    }
+
+    #[test]
+    fn tables_are_for_people() {
+        let mut buf = Vec::new();
+        let omitted = runs(60)
+            .write_view(Format::Table, &view(Some(60), false, false), &mut buf)
+            .unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + DEFAULT_LIMIT);
+        assert_eq!(lines[0], "pipeline_id  duration_ms  started_at");
+        assert_eq!(
+            lines[1],
+            "p0           4m12s        2026-11-01 00:00:00Z (3h ago)"
+        );
+        assert!(lines.iter().all(|l| l.chars().count() <= 60), "{text}");
+        assert_eq!(
+            omitted,
+            Omitted {
+                rows: 10,
+                columns: 1
+            }
+        );
+        let note = omitted.note().unwrap();
+        assert!(note.contains("10 more rows; use --limit"), "{note}");
+        assert!(note.contains("use --wide"), "{note}");
+    }
+
+    #[test]
+    fn wide_and_limited_tables_show_everything() {
+        let mut buf = Vec::new();
+        let omitted = runs(60)
+            .write_view(Format::Table, &view(Some(60), true, true), &mut buf)
+            .unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(text.lines().count(), 61);
+        assert!(text.lines().next().unwrap().ends_with("a_long_column"));
+        assert_eq!(omitted, Omitted::default());
+        assert_eq!(omitted.note(), None);
+    }
+
+    #[test]
+    fn csv_and_json_are_complete_and_raw() {
+        let rows = runs(60);
+        let mut buf = Vec::new();
+        rows.write_view(Format::Csv, &view(Some(20), false, false), &mut buf)
+            .unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(text.lines().count(), 61);
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            format!("p0,252000,2026-11-01T00:00:00.000Z,{}", "x".repeat(30))
+        );
+        let mut buf = Vec::new();
+        rows.write_view(Format::Json, &view(Some(20), false, false), &mut buf)
+            .unwrap();
+        assert_eq!(String::from_utf8(buf).unwrap().lines().count(), 60);
     }
 }

@@ -1,7 +1,8 @@
 //! Named queries: each is a view in the database (`SELECT * FROM <name>`), so what the
 //! CLI prints is what a person sees at a sqlite3 prompt. Filters add WHERE clauses on the
 //! view's readable columns; `--since` on the health views recomputes their aggregates
-//! for the window inside a transaction that is rolled back.
+//! for the window in temporary copies private to the connection, so a query never
+//! writes the database (it runs on a read-only file).
 
 use anyhow::{Result, bail};
 use rusqlite::types::ValueRef;
@@ -11,7 +12,7 @@ use serde_json::Value;
 
 use crate::model::Millis;
 use crate::output::Rows;
-use crate::store::import::{compute_stats, refresh_stale_stats};
+use crate::store::import::compute_stats;
 
 /// The named queries, in the order `--help` lists them.
 pub const NAMES: &[&str] = &[
@@ -29,10 +30,13 @@ pub struct Filter {
     pub team: Option<String>,
     pub since: Option<Millis>,
     pub limit: Option<u64>,
+    /// The rows are for a table: failing pipelines and teams first (JSON and CSV keep
+    /// the key order, which programs can rely on).
+    pub failing_first: bool,
 }
 
-/// Runs a named query. Brings `pipeline_stats` up to date first (a killed import may
-/// have left some pipelines stale).
+/// Runs a named query, reading only: stale health figures (a killed import may have
+/// left some) and `--since` windows are recomputed in connection-private copies.
 pub fn run_named(conn: &Connection, name: &str, filter: &Filter) -> Result<Rows> {
     if !NAMES.contains(&name) {
         bail!(crate::error::hinted(
@@ -40,7 +44,6 @@ pub fn run_named(conn: &Connection, name: &str, filter: &Filter) -> Result<Rows>
             format!("the queries are: {}", NAMES.join(", ")),
         ));
     }
-    refresh_stats_now(conn)?;
     let mut sql = format!("SELECT * FROM {name}");
     let mut wheres: Vec<String> = Vec::new();
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();
@@ -87,8 +90,15 @@ pub fn run_named(conn: &Connection, name: &str, filter: &Filter) -> Result<Rows>
         sql.push_str(&wheres.join(" AND "));
     }
     sql.push_str(match name {
-        "pipeline_health" | "execution_patterns" => " ORDER BY pipeline_id",
-        "team_health" => " ORDER BY team",
+        "pipeline_health" if !filter.failing_first => " ORDER BY pipeline_id",
+        "team_health" if !filter.failing_first => " ORDER BY team",
+        // Failing first: what needs a person tops the table.
+        "pipeline_health" => {
+            " ORDER BY consecutive_failures > 0 DESC, open_alerts DESC, \
+             coalesce(success_rate, 1) ASC, pipeline_id"
+        }
+        "team_health" => " ORDER BY pipelines_failing DESC, open_alerts DESC, team",
+        "execution_patterns" => " ORDER BY pipeline_id",
         "runs" => " ORDER BY started_at DESC, pipeline_id, run_id",
         _ => "",
     });
@@ -96,42 +106,104 @@ pub fn run_named(conn: &Connection, name: &str, filter: &Filter) -> Result<Rows>
         sql.push_str(&format!(" LIMIT {limit}"));
     }
     let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
-    if window {
-        // Recompute the aggregates for the window, read, and roll back: the stored
-        // all-history figures are untouched.
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let result = (|| -> Result<Rows> {
-            conn.execute_batch(
-                "DROP TABLE IF EXISTS temp.stats_scope;
-                 CREATE TEMP TABLE stats_scope (pipeline_id TEXT PRIMARY KEY) WITHOUT ROWID;
-                 INSERT INTO temp.stats_scope SELECT pipeline_id FROM pipelines;",
-            )?;
-            compute_stats(conn, filter.since.unwrap_or(i64::MIN))?;
-            select_rows(conn, &sql, &params)
-        })();
-        conn.execute_batch("ROLLBACK")?;
+    let stale: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM stats_stale)", [], |r| {
+        r.get(0)
+    })?;
+    if window || stale {
+        // Health figures for a window, or for pipelines a killed import left stale,
+        // are computed into connection-private copies; the file is never written.
+        let scope = if window {
+            "SELECT pipeline_id FROM pipelines"
+        } else {
+            "SELECT pipeline_id FROM stats_stale"
+        };
+        shadow_stats(conn, scope, filter.since.unwrap_or(i64::MIN))?;
+        let result = select_rows(conn, &sql, &params);
+        drop_shadow(conn)?;
         result
     } else {
         select_rows(conn, &sql, &params)
     }
 }
 
-/// Refreshes stale health aggregates in their own short transaction.
-pub fn refresh_stats_now(conn: &Connection) -> Result<()> {
+/// For a command that reads health figures through its own queries (`report`,
+/// `metrics`): when a killed import left some pipelines' figures stale, recomputes
+/// them into connection-private copies that the rest of this connection's reads
+/// see. The file is never written.
+pub fn shadow_stale_stats(conn: &Connection) -> Result<()> {
     let stale: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM stats_stale)", [], |r| {
         r.get(0)
     })?;
     if stale {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        match refresh_stale_stats(conn) {
-            Ok(()) => conn.execute_batch("COMMIT")?,
-            Err(e) => {
-                conn.execute_batch("ROLLBACK")?;
-                return Err(e);
-            }
-        }
+        shadow_stats(conn, "SELECT pipeline_id FROM stats_stale", i64::MIN)?;
     }
     Ok(())
+}
+
+/// Views copied into `temp` by `shadow_stats`, so `drop_shadow` can remove them.
+const SHADOW_LIST: &str = "temp.shadowed_views";
+
+/// Makes `temp.pipeline_stats` (a copy of the stored figures, recomputed for the
+/// pipelines `scope` selects, counting runs from `since`) and temp copies of every
+/// view that reads it, directly or through another view. Unqualified names resolve
+/// to `temp` first, so the named queries then read the recomputed figures, on a
+/// read-only connection too; only this connection sees them.
+fn shadow_stats(conn: &Connection, scope: &str, since: Millis) -> Result<()> {
+    conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS temp.pipeline_stats;
+         CREATE TEMP TABLE pipeline_stats AS SELECT * FROM main.pipeline_stats;
+         DROP TABLE IF EXISTS temp.stats_scope;
+         CREATE TEMP TABLE stats_scope (pipeline_id TEXT PRIMARY KEY) WITHOUT ROWID;
+         INSERT INTO temp.stats_scope {scope};
+         DROP TABLE IF EXISTS {SHADOW_LIST};
+         CREATE TEMP TABLE shadowed_views (name TEXT);"
+    ))?;
+    compute_stats(conn, since)?;
+    // sqlite_master lists views in creation order, so a view comes after those it reads.
+    let views: Vec<(String, String)> = conn
+        .prepare("SELECT name, sql FROM main.sqlite_master WHERE type = 'view' ORDER BY rowid")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut shadowed: Vec<String> = vec!["pipeline_stats".to_string()];
+    for (name, sql) in views {
+        if !shadowed.iter().any(|t| mentions(&sql, t)) {
+            continue;
+        }
+        let body = sql
+            .get(sql.find(" AS").map_or(0, |i| i + 3)..)
+            .unwrap_or_default();
+        conn.execute_batch(&format!("CREATE TEMP VIEW \"{name}\" AS {body}"))?;
+        conn.execute(&format!("INSERT INTO {SHADOW_LIST} VALUES (?1)"), [&name])?;
+        shadowed.push(name);
+    }
+    Ok(())
+}
+
+/// Removes what `shadow_stats` made.
+fn drop_shadow(conn: &Connection) -> Result<()> {
+    let names: Vec<String> = conn
+        .prepare(&format!(
+            "SELECT name FROM {SHADOW_LIST} ORDER BY rowid DESC"
+        ))?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for n in names {
+        conn.execute_batch(&format!("DROP VIEW temp.\"{n}\""))?;
+    }
+    conn.execute_batch(&format!(
+        "DROP TABLE {SHADOW_LIST}; DROP TABLE temp.stats_scope; DROP TABLE temp.pipeline_stats;"
+    ))?;
+    Ok(())
+}
+
+/// Whether SQL text names `table` as a whole word.
+fn mentions(sql: &str, table: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    sql.match_indices(table).any(|(i, _)| {
+        let before = sql[..i].chars().next_back();
+        let after = sql[i + table.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    })
 }
 
 /// Runs a SELECT and returns its rows as JSON values, columns in order.

@@ -1,25 +1,24 @@
-//! Schedules: 5-field cron expressions (UTC) and fixed intervals, as declared in
-//! an event's `schedule` field (events.md).
+//! Schedules: cron expressions (UTC) and fixed intervals, as declared in an event's
+//! `schedule` field (events.md).
 //!
 //! Cron: `minute hour day-of-month month day-of-week` with `*`, lists (`1,15`),
 //! ranges (`1-5`), steps (`*/15`, `0-30/10`, `5/10`), month names (`jan`…`dec`) and
-//! day names (`sun`…`sat`; `0` and `7` are both Sunday). As in Vixie cron, when both
-//! day-of-month and day-of-week are restricted a day matches if either matches.
-//! Interval: a positive integer and a unit `s`, `m`, `h`, `d`, `w`.
+//! day names (`sun`…`sat`; `0` and `7` are both Sunday), or one of the macros
+//! `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`).
+//! As in Vixie cron, when both day-of-month and day-of-week are restricted a day
+//! matches if either matches. Parsing and fire-time search are the `croner` crate's,
+//! which moves field by field (a whole day, hour or minute at a time), so
+//! `next_after` costs a few steps even for `* * * * *` or a yearly job.
+//! Interval: a positive duration such as `15m`, `1h`, `1d`, `2w` (`time::parse_duration`).
 //!
-//! Guarantees: `parse` accepts exactly that grammar and says what is wrong
-//! otherwise; `next_after`/`prev_at_or_before` return fire times on whole minutes
-//! and never loop unboundedly (an expression that never fires, such as `0 0 31 2 *`,
-//! yields `None`).
+//! Guarantees: `parse` says which field is wrong; `next_after`/`prev_at_or_before`
+//! return fire times on whole minutes, and an expression that never fires (such as
+//! `0 0 31 2 *`) yields `None`.
 
-use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
+use chrono::{DateTime, TimeZone, Utc};
+use croner::parser::{CronParser, Seconds, Year};
 
 use crate::model::Millis;
-
-const MINUTE_MS: i64 = 60_000;
-/// How far `next_after`/`prev_at_or_before` search before giving up (an expression
-/// such as `0 0 30 2 *` never fires). Five years covers every leap-day schedule.
-const SEARCH_DAYS: i64 = 366 * 5;
 
 /// A parsed schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,31 +26,54 @@ pub enum Schedule {
     /// A fixed interval in milliseconds: the next run is due one interval after the
     /// previous run's start.
     Interval(i64),
-    /// A 5-field cron expression, evaluated in UTC.
+    /// A cron expression, evaluated in UTC.
     Cron(Cron),
 }
 
-/// The sets of a cron expression, as bit masks.
+/// A cron expression as written, and parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cron {
-    minutes: u64,
-    hours: u32,
-    days_of_month: u32,
-    months: u16,
-    days_of_week: u8,
-    /// Whether the day-of-month field was `*` (unrestricted).
-    dom_any: bool,
-    /// Whether the day-of-week field was `*` (unrestricted).
-    dow_any: bool,
+    /// Boxed: the parsed pattern is large, and `Schedule` is kept per pipeline.
+    cron: Box<croner::Cron>,
     source: String,
 }
 
+/// The macros `parse` accepts, with what they stand for.
+pub const MACROS: [(&str, &str); 7] = [
+    ("@hourly", "0 * * * *"),
+    ("@daily", "0 0 * * *"),
+    ("@midnight", "0 0 * * *"),
+    ("@weekly", "0 0 * * 0"),
+    ("@monthly", "0 0 1 * *"),
+    ("@yearly", "0 0 1 1 *"),
+    ("@annually", "0 0 1 1 *"),
+];
+
+const FIELD_NAMES: [(&str, &str); 5] = [
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or jan-dec"),
+    ("day-of-week", "0-7 or sun-sat"),
+];
+
 impl Schedule {
-    /// Parses a schedule: an interval (`15m`) or a 5-field cron expression.
+    /// Parses a schedule: an interval (`15m`), a 5-field cron expression or a macro.
     pub fn parse(s: &str) -> Result<Schedule, String> {
         let t = s.trim();
         if t.is_empty() {
             return Err("empty schedule".to_string());
+        }
+        if t.starts_with('@') {
+            let lower = t.to_ascii_lowercase();
+            let Some((_, expr)) = MACROS.iter().find(|(m, _)| *m == lower) else {
+                let names: Vec<&str> = MACROS.iter().map(|(m, _)| *m).collect();
+                return Err(format!(
+                    "`{t}` is not a cron macro (use {})",
+                    names.join(", ")
+                ));
+            };
+            return Cron::parse(expr, t).map(Schedule::Cron);
         }
         let fields: Vec<&str> = t.split_whitespace().collect();
         if fields.len() == 1 {
@@ -59,10 +81,11 @@ impl Schedule {
         }
         if fields.len() != 5 {
             return Err(format!(
-                "`{t}` is neither a 5-field cron expression nor an interval such as `15m`"
+                "`{t}` is neither a 5-field cron expression, a macro such as `@daily`, \
+                 nor an interval such as `15m`"
             ));
         }
-        Cron::parse_fields(&fields, t).map(Schedule::Cron)
+        Cron::parse(t, t).map(Schedule::Cron)
     }
 
     /// The first fire time strictly after `t`. For an interval this is `t + interval`
@@ -97,264 +120,89 @@ impl Schedule {
 }
 
 fn parse_interval(t: &str) -> Result<i64, String> {
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{t}`: an interval needs a unit (s, m, h, d or w)"))?;
-    let (num, unit) = t.split_at(split);
-    if num.is_empty() {
-        return Err(format!("`{t}`: an interval starts with a positive integer"));
-    }
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("`{t}`: the number is too large"))?;
-    let unit_ms = match unit {
-        "s" => 1_000,
-        "m" => MINUTE_MS,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 604_800_000,
-        _ => {
-            return Err(format!(
-                "`{t}`: unknown unit `{unit}` (use s, m, h, d or w)"
-            ));
-        }
-    };
-    match n.checked_mul(unit_ms) {
-        Some(ms) if ms > 0 => Ok(ms),
-        Some(_) => Err(format!("`{t}`: an interval must be positive")),
-        None => Err(format!("`{t}`: the interval is too large")),
+    match crate::time::parse_duration(t) {
+        Ok(ms) if ms > 0 => Ok(ms),
+        Ok(_) => Err(format!("`{t}`: an interval must be positive")),
+        Err(e) => Err(format!("{e}; an interval is written like 15m, 1h or 1d")),
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
-const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-
-/// One cron field's rules: its name, bounds and the names it accepts.
-struct Field {
-    name: &'static str,
-    min: u32,
-    max: u32,
-    names: &'static [&'static str],
-    /// The value of the first name (`jan` = 1, `sun` = 0).
-    names_base: u32,
-}
-
-const FIELDS: [Field; 5] = [
-    Field {
-        name: "minute",
-        min: 0,
-        max: 59,
-        names: &[],
-        names_base: 0,
-    },
-    Field {
-        name: "hour",
-        min: 0,
-        max: 23,
-        names: &[],
-        names_base: 0,
-    },
-    Field {
-        name: "day-of-month",
-        min: 1,
-        max: 31,
-        names: &[],
-        names_base: 0,
-    },
-    Field {
-        name: "month",
-        min: 1,
-        max: 12,
-        names: &MONTHS,
-        names_base: 1,
-    },
-    // 7 is accepted as Sunday and folded onto 0.
-    Field {
-        name: "day-of-week",
-        min: 0,
-        max: 7,
-        names: &DAYS,
-        names_base: 0,
-    },
-];
-
-impl Field {
-    fn value(&self, raw: &str, expr: &str) -> Result<u32, String> {
-        let lower = raw.to_ascii_lowercase();
-        if let Some(i) = self.names.iter().position(|n| *n == lower) {
-            return Ok(i as u32 + self.names_base);
-        }
-        let v: u32 = raw.parse().map_err(|_| {
-            format!(
-                "`{expr}`: `{raw}` is not a valid {} (expected {}-{}{})",
-                self.name,
-                self.min,
-                self.max,
-                if self.names.is_empty() {
-                    ""
-                } else {
-                    " or a name"
-                }
-            )
-        })?;
-        if v < self.min || v > self.max {
-            return Err(format!(
-                "`{expr}`: {} {v} is out of range {}-{}",
-                self.name, self.min, self.max
-            ));
-        }
-        Ok(v)
-    }
-
-    /// Parses one field into a bit mask over its values.
-    fn parse(&self, text: &str, expr: &str) -> Result<u64, String> {
-        let mut mask = 0u64;
-        for part in text.split(',') {
-            if part.is_empty() {
-                return Err(format!(
-                    "`{expr}`: empty list item in the {} field",
-                    self.name
-                ));
-            }
-            let (range, step) = match part.split_once('/') {
-                Some((r, s)) => {
-                    let step: u32 = s.parse().map_err(|_| {
-                        format!(
-                            "`{expr}`: `{s}` is not a valid step in the {} field",
-                            self.name
-                        )
-                    })?;
-                    if step == 0 {
-                        return Err(format!("`{expr}`: a step must be at least 1"));
-                    }
-                    (r, step)
-                }
-                None => (part, 1),
-            };
-            let (lo, hi) = if range == "*" {
-                (self.min, self.max)
-            } else if let Some((a, b)) = range.split_once('-') {
-                let (a, b) = (self.value(a, expr)?, self.value(b, expr)?);
-                if a > b {
-                    return Err(format!(
-                        "`{expr}`: range {range} in the {} field runs backwards",
-                        self.name
-                    ));
-                }
-                (a, b)
-            } else {
-                let a = self.value(range, expr)?;
-                // `5/10` means 5, 15, 25, …: from the value to the field's end.
-                (a, if part.contains('/') { self.max } else { a })
-            };
-            let mut v = lo;
-            while v <= hi {
-                mask |= 1 << v;
-                v += step;
-            }
-        }
-        Ok(mask)
-    }
+fn parser() -> CronParser {
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        // `5/10` (from 5, every 10) is what Vixie cron accepts too.
+        .sloppy_ranges(true)
+        .build()
 }
 
 impl Cron {
-    fn parse_fields(fields: &[&str], source: &str) -> Result<Cron, String> {
-        let mut masks = [0u64; 5];
-        for (i, f) in FIELDS.iter().enumerate() {
-            masks[i] = f.parse(fields[i], source)?;
+    /// Parses the 5-field `expr`; `source` is what the user wrote (a macro or `expr`).
+    fn parse(expr: &str, source: &str) -> Result<Cron, String> {
+        let p = parser();
+        // croner skips empty list items (`1,,2`); a typo there should not pass.
+        if let Some((i, f)) = expr
+            .split_whitespace()
+            .enumerate()
+            .find(|(_, f)| f.split(',').any(str::is_empty))
+        {
+            return Err(format!(
+                "`{source}`: the {} field `{f}` has an empty list item",
+                FIELD_NAMES[i].0
+            ));
         }
-        let mut dow = masks[4];
-        if dow & (1 << 7) != 0 {
-            dow = (dow | 1) & !(1 << 7);
+        match p.parse(expr) {
+            Ok(cron) => Ok(Cron {
+                cron: Box::new(cron),
+                source: source.to_string(),
+            }),
+            Err(e) => Err(explain_field(&p, expr).unwrap_or_else(|| format!("`{source}`: {e}"))),
         }
-        Ok(Cron {
-            minutes: masks[0],
-            hours: masks[1] as u32,
-            days_of_month: masks[2] as u32,
-            months: masks[3] as u16,
-            days_of_week: dow as u8,
-            dom_any: fields[2] == "*" || fields[2].starts_with("*/"),
-            dow_any: fields[4] == "*" || fields[4].starts_with("*/"),
-            source: source.to_string(),
-        })
     }
 
-    /// The expression as written.
+    /// The expression as written (a macro stays a macro).
     pub fn source(&self) -> &str {
         &self.source
     }
 
-    fn day_matches(&self, dt: &DateTime<Utc>) -> bool {
-        let dom = self.days_of_month & (1 << dt.day()) != 0;
-        let dow = self.days_of_week & (1 << dt.weekday().num_days_from_sunday()) != 0;
-        match (self.dom_any, self.dow_any) {
-            (true, true) => true,
-            (true, false) => dow,
-            (false, true) => dom,
-            // Vixie cron: both restricted means either may match.
-            (false, false) => dom || dow,
-        }
-    }
-
-    fn matches(&self, dt: &DateTime<Utc>) -> bool {
-        self.months & (1 << dt.month()) != 0
-            && self.day_matches(dt)
-            && self.hours & (1 << dt.hour()) != 0
-            && self.minutes & (1 << dt.minute()) != 0
-    }
-
     /// The first fire time strictly after `t`.
     pub fn next_after(&self, t: Millis) -> Option<Millis> {
-        let start = (t.div_euclid(MINUTE_MS) + 1) * MINUTE_MS;
-        let mut dt = Utc.timestamp_millis_opt(start).single()?;
-        let limit = dt + Duration::days(SEARCH_DAYS);
-        while dt < limit {
-            if self.months & (1 << dt.month()) == 0 || !self.day_matches(&dt) {
-                // Skip to the next day's midnight.
-                let d = dt.date_naive().succ_opt()?;
-                dt = d.and_hms_opt(0, 0, 0)?.and_utc();
-                continue;
-            }
-            if self.hours & (1 << dt.hour()) == 0 {
-                dt = dt.with_minute(0)? + Duration::hours(1);
-                continue;
-            }
-            if self.minutes & (1 << dt.minute()) == 0 {
-                dt += Duration::minutes(1);
-                continue;
-            }
-            return Some(dt.timestamp_millis());
-        }
-        None
+        let start = at(t)?;
+        let next = self.cron.find_next_occurrence(&start, false).ok()?;
+        Some(next.timestamp_millis())
     }
 
     /// The latest fire time at or before `t`.
     pub fn prev_at_or_before(&self, t: Millis) -> Option<Millis> {
-        let start = t.div_euclid(MINUTE_MS) * MINUTE_MS;
-        let mut dt = Utc.timestamp_millis_opt(start).single()?;
-        let limit = dt - Duration::days(SEARCH_DAYS);
-        while dt > limit {
-            if self.months & (1 << dt.month()) == 0 || !self.day_matches(&dt) {
-                // Back to the previous day's last minute.
-                let d = dt.date_naive();
-                dt = d.and_hms_opt(0, 0, 0)?.and_utc() - Duration::minutes(1);
-                continue;
-            }
-            if self.hours & (1 << dt.hour()) == 0 {
-                dt = dt.with_minute(0)? - Duration::minutes(1);
-                continue;
-            }
-            if self.minutes & (1 << dt.minute()) == 0 {
-                dt -= Duration::minutes(1);
-                continue;
-            }
-            debug_assert!(self.matches(&dt));
-            return Some(dt.timestamp_millis());
-        }
-        None
+        let start = at(t)?;
+        let prev = self.cron.find_previous_occurrence(&start, true).ok()?;
+        Some(prev.timestamp_millis())
     }
+}
+
+/// `t` as a UTC time, truncated to the whole second (fire times are whole minutes, so
+/// nothing inside the second can fire).
+fn at(t: Millis) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(t.div_euclid(1000) * 1000).single()
+}
+
+/// Names the first field of `expr` that is wrong on its own, with its allowed values.
+fn explain_field(p: &CronParser, expr: &str) -> Option<String> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    for (i, f) in fields.iter().enumerate() {
+        let mut probe = ["*"; 5];
+        probe[i] = f;
+        if let Err(e) = p.parse(&probe.join(" ")) {
+            let (name, range) = FIELD_NAMES[i];
+            let why = e.to_string();
+            let why = why.trim_start_matches("Component error: ");
+            return Some(format!(
+                "`{expr}`: the {name} field `{f}` is invalid (allowed: {range}, with *, lists, \
+                 ranges and steps): {why}"
+            ));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -517,6 +365,41 @@ mod tests {
             let s = Schedule::parse(expr).unwrap();
             let got = s.prev_at_or_before(ms(at)).map(format_ms);
             assert_eq!(got.as_deref(), Some(want), "{expr} at {at}");
+        }
+    }
+
+    #[test]
+    fn macros_are_their_expressions() {
+        let t = ms("2026-11-04T10:07:00Z"); // a Wednesday
+        for (mac, expr) in MACROS {
+            let a = Schedule::parse(mac).unwrap();
+            let b = Schedule::parse(expr).unwrap();
+            assert_eq!(a.next_after(t), b.next_after(t), "{mac}");
+            let Schedule::Cron(c) = a else { panic!() };
+            assert_eq!(c.source(), mac);
+        }
+        let daily = Schedule::parse("@daily").unwrap();
+        assert_eq!(
+            daily.next_after(t).map(format_ms).as_deref(),
+            Some("2026-11-05T00:00:00.000Z")
+        );
+        let weekly = Schedule::parse("@WEEKLY").unwrap();
+        assert_eq!(
+            weekly.next_after(t).map(format_ms).as_deref(),
+            Some("2026-11-08T00:00:00.000Z")
+        );
+        let err = Schedule::parse("@fortnightly").unwrap_err();
+        assert!(err.contains("@hourly"), "{err}");
+    }
+
+    #[test]
+    fn every_minute_is_cheap_and_exact() {
+        // A fire time every minute: 10,000 successive searches land on each minute.
+        let s = Schedule::parse("* * * * *").unwrap();
+        let mut t = ms("2026-11-01T00:00:30Z");
+        for i in 1..=10_000 {
+            t = s.next_after(t).unwrap();
+            assert_eq!(t, ms("2026-11-01T00:00:00Z") + i * 60_000);
         }
     }
 

@@ -171,10 +171,10 @@ fn config_check_reports_every_problem_with_key_and_line() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     for want in [
-        "bad.toml:2: route.receiver: no receiver named \"nobody\"",
-        "bad.toml:3: route.matchers[0]: invalid regex",
-        "bad.toml:9: receivers[0].colour: unknown key `colour`",
-        "bad.toml:10: receivers[1].url: a webhook receiver needs url or url_env",
+        "bad.toml:2:1: error: route.receiver: no receiver named \"nobody\"",
+        "bad.toml:3:13: error: route.matchers[0]: invalid regex",
+        "bad.toml:9:1: error: receivers[0].colour: unknown key `colour`",
+        "bad.toml:10:1: error: receivers[1].url: a webhook receiver needs url or url_env",
         "4 problem(s)",
     ] {
         assert!(err.contains(want), "missing {want:?} in\n{err}");
@@ -194,7 +194,14 @@ fn config_example_passes_check() {
     let out = pipemon(&db).args(["config", "example"]).output().unwrap();
     assert!(out.status.success());
     std::fs::write(db.file("pipemon.toml"), &out.stdout).unwrap();
-    let check = pipemon(&db).args(["config", "check"]).output().unwrap();
+    // Its receivers read their secrets from these variables; unset, they are errors.
+    let check = pipemon(&db)
+        .env("PIPEMON_WEBHOOK_URL", "http://127.0.0.1:9/hook")
+        .env("PIPEMON_SLACK_ML_URL", "http://127.0.0.1:9/slack")
+        .env("PIPEMON_PAGERDUTY_KEY", "key")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
     assert!(
         check.status.success(),
         "{}",

@@ -49,17 +49,7 @@ impl fmt::Display for Dur {
 /// Parses a configuration duration; unlike command-line durations, zero is allowed
 /// (`group_wait = "0s"` means "at once").
 pub fn parse_dur(s: &str) -> Option<i64> {
-    let t = s.trim();
-    if t.chars().all(|c| c == '0') && !t.is_empty() {
-        return Some(0);
-    }
-    if let Some(num) = t.strip_suffix('s')
-        && num.chars().all(|c| c == '0')
-        && !num.is_empty()
-    {
-        return Some(0);
-    }
-    crate::time::parse_duration_ms(t)
+    crate::time::parse_duration(s).ok()
 }
 
 impl<'de> Deserialize<'de> for Dur {
@@ -75,7 +65,7 @@ impl<'de> Deserialize<'de> for Dur {
 
 /// `[alerting]`: policy that is not part of the routing tree.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct AlertingConfig {
     /// An alert that resolves and fires again within this time stays one alert for
     /// notifications: its resolution is held back this long, and the new firing is not
@@ -103,7 +93,6 @@ impl Default for AlertingConfig {
 /// `[[ownership]]`: the first rule whose `match` (pipeline name or glob) fits sets the
 /// fields it names; later rules fill fields earlier ones left unset.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct OwnershipRule {
     #[serde(rename = "match")]
     pub pattern: String,
@@ -115,7 +104,6 @@ pub struct OwnershipRule {
 /// `[[severity_overrides]]`: every condition given must hold; the first matching rule
 /// sets the severity.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SeverityOverride {
     pub kind: Option<String>,
     /// Pipeline name or glob.
@@ -126,7 +114,7 @@ pub struct SeverityOverride {
 
 /// A node of the routing tree (`[route]`, `[[route.routes]]`, …).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct RouteConfig {
     pub receiver: Option<String>,
     /// `label=value`, `label!=value`, `label=~regex`, `label!~regex`; all must hold.
@@ -175,7 +163,6 @@ impl ReceiverType {
 
 /// `[[receivers]]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ReceiverConfig {
     pub name: String,
     #[serde(rename = "type")]
@@ -212,7 +199,7 @@ fn yes() -> bool {
 /// `[[inhibit_rules]]`: a firing alert matching `source_matchers` mutes alerts matching
 /// `target_matchers` that have the same values for the `equal` labels.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct InhibitRuleConfig {
     pub source_matchers: Vec<String>,
     pub target_matchers: Vec<String>,
@@ -222,7 +209,6 @@ pub struct InhibitRuleConfig {
 /// `[[time_intervals]]`: active when the local weekday is listed (empty: every day) and
 /// the local time of day is inside one of `times` (empty: all day).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TimeIntervalConfig {
     pub name: String,
     /// IANA zone name, e.g. `Europe/Berlin`; default UTC.
@@ -237,7 +223,6 @@ pub struct TimeIntervalConfig {
 
 /// One `start`–`end` time of day (`HH:MM`, end exclusive, `24:00` allowed).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TimeRangeConfig {
     pub start: String,
     pub end: String,
@@ -245,7 +230,7 @@ pub struct TimeRangeConfig {
 
 /// `[delivery]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct DeliveryConfig {
     /// Per-request timeout.
     pub timeout: Dur,

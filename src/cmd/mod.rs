@@ -30,11 +30,27 @@ pub struct Context {
     /// Explicit `--config`/`$PIPEMON_CONFIG`; None means `./pipemon.toml` if present.
     pub config: Option<PathBuf>,
     pub format: Format,
+    /// `--wide`: tables show every column, uncut.
+    pub wide: bool,
 }
 
 impl Context {
+    /// The database for a command that writes: created and migrated if needed.
     pub fn open_store(&self) -> Result<Store> {
         Store::open(&self.db)
+    }
+
+    /// Prints rows: JSON and CSV complete; a table fitted for people, at most
+    /// `output::DEFAULT_LIMIT` rows unless the command was given `--limit`.
+    pub fn print(&self, rows: &crate::output::Rows, limited: bool) -> Result<()> {
+        let view = crate::output::View::detect(self.wide, limited);
+        rows.print_view(self.format, &view)?;
+        Ok(())
+    }
+
+    /// The database for a command that only reads: must exist; never written.
+    pub fn open_read_only(&self) -> Result<Store> {
+        Store::open_read_only(&self.db)
     }
 }
 
@@ -54,6 +70,7 @@ pub fn run(cli: Cli) -> Result<()> {
         db: cli.db.clone(),
         config: cli.config.clone(),
         format: cli.format,
+        wide: cli.wide,
     };
     if let Some(file) = &cli.data_file {
         let query = cli.query.as_deref().unwrap_or("pipeline_health");
@@ -74,6 +91,21 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Eval(a)) => eval::run(&ctx, a),
         Some(Command::Report(a)) => report::run(&ctx, a),
         Some(Command::Metrics(a)) => metrics::run(&ctx, a),
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into a buffer first: the generator panics on a closed pipe.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "pipemon", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            Ok(())
+        }
+        Some(Command::Man) => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page)?;
+            std::io::Write::write_all(&mut std::io::stdout(), &page)?;
+            Ok(())
+        }
         None => Err(crate::error::hinted(
             "no command given",
             "try `pipemon import FILE`, `pipemon evaluate`, `pipemon query pipeline_health`, or `pipemon --help`",

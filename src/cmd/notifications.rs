@@ -10,7 +10,7 @@ use crate::output::Rows;
 use crate::time::format_ms;
 
 pub fn run(ctx: &Context, args: &NotificationsArgs) -> Result<()> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_read_only()?;
     let conn = store.conn()?;
     let mut stmt = conn.prepare(
         "SELECT id, created_at, receiver, receiver_type, reason, status, n_firing, n_resolved,
@@ -64,6 +64,6 @@ pub fn run(ctx: &Context, args: &NotificationsArgs) -> Result<()> {
             json!(r.get::<_, String>(14)?),
         ]);
     }
-    rows.print(ctx.format)?;
+    ctx.print(&rows, args.limit.is_some())?;
     Ok(())
 }

@@ -10,25 +10,73 @@ use crate::query::{Filter, run_named};
 use crate::store::import::{ImportOptions, import_paths};
 
 pub fn run(ctx: &Context, args: &QueryArgs) -> Result<()> {
+    if !crate::query::NAMES.contains(&args.name.as_str()) {
+        anyhow::bail!(crate::error::hinted(
+            format!("unknown query `{}`", args.name),
+            format!("the queries are: {}", crate::query::NAMES.join(", ")),
+        ));
+    }
     let since = match &args.since {
         None => None,
-        Some(s) => Some(crate::time::parse_user_time(s).ok_or_else(|| {
-            crate::error::hinted(
-                format!("--since `{s}` is not a time"),
-                "give RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01) or epoch milliseconds",
-            )
-        })?),
+        Some(s) => Some(crate::time::parse_since(s, crate::time::now_ms())?),
     };
     let filter = Filter {
         pipeline: args.pipeline.clone(),
         team: args.team.clone(),
         since,
         limit: args.limit,
+        failing_first: ctx.format == crate::cli::Format::Table,
     };
-    let store = ctx.open_store()?;
+    let store = ctx.open_read_only()?;
     let conn = store.conn()?;
-    run_named(&conn, &args.name, &filter)?.print(ctx.format)?;
+    let mut rows = run_named(&conn, &args.name, &filter)?;
+    if ctx.format == crate::cli::Format::Table && !ctx.wide {
+        rows = rows.prefer(first_columns(&args.name));
+    }
+    ctx.print(&rows, args.limit.is_some())?;
     Ok(())
+}
+
+/// The columns a person reads first in each query's table (JSON and CSV keep the
+/// view's own order).
+fn first_columns(name: &str) -> &'static [&'static str] {
+    match name {
+        "pipeline_health" => &[
+            "pipeline_id",
+            "team",
+            "last_status",
+            "consecutive_failures",
+            "open_alerts",
+            "success_rate",
+            "last_run_at",
+            "last_success_at",
+            "duration_p50_ms",
+        ],
+        "team_health" => &[
+            "team",
+            "pipelines",
+            "pipelines_failing",
+            "open_alerts",
+            "success_rate",
+            "last_run_at",
+        ],
+        "runs" => &[
+            "pipeline_id",
+            "run_id",
+            "outcome",
+            "started_at",
+            "duration_ms",
+            "error_type",
+        ],
+        "failures" => &[
+            "pipeline_id",
+            "failed_at",
+            "error_type",
+            "error_message",
+            "run_id",
+        ],
+        _ => &[],
+    }
 }
 
 /// `pipemon --data-file FILE --query NAME`: import, then answer the query.

@@ -12,10 +12,10 @@ use crate::cli::ReportArgs;
 use crate::report::{ReportOptions, Since, gather, render};
 use crate::store::Store;
 
-/// Opens the database for a command that only reads it. The one place to switch
-/// to a read-only open.
+/// Opens the database for `report` and `metrics`: read-only, never created,
+/// migrated or written.
 pub fn open_for_reading(ctx: &Context) -> Result<Store> {
-    ctx.open_store()
+    ctx.open_read_only()
 }
 
 /// Parses `--since`: a duration before the latest event, or a time.

@@ -15,10 +15,24 @@ fn time_arg(flag: &str, raw: &str) -> Result<i64> {
     parse_user_time(raw).ok_or_else(|| {
         crate::error::hinted(
             format!("{flag} {raw:?} is not a time"),
-            "use RFC 3339 (2026-11-28T14:00:00Z), a date, or epoch milliseconds",
+            "use RFC 3339 (2026-11-28T14:00:00Z) or a date (2026-11-28)",
         )
         .into()
     })
+}
+
+/// Refuses a matcher that could never match what pipemon puts on alerts: an unknown
+/// label name, or an unknown kind or severity compared with `=`/`!=`.
+pub fn check_matchers(raw: &[String]) -> Result<()> {
+    for r in raw {
+        if let Some((what, valid)) = crate::config::matcher_label_problem(r) {
+            bail!(crate::error::hinted(
+                format!("--match {r:?}: {what}"),
+                valid
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub fn run(ctx: &Context, args: &SilenceArgs) -> Result<()> {
@@ -54,6 +68,7 @@ pub fn run(ctx: &Context, args: &SilenceArgs) -> Result<()> {
                     "give --duration 2h or --until TIME",
                 )),
             };
+            check_matchers(matchers)?;
             let author = author.clone().or_else(|| std::env::var("USER").ok());
             let id = silence::add(
                 &conn,
@@ -91,7 +106,7 @@ pub fn run(ctx: &Context, args: &SilenceArgs) -> Result<()> {
                     json!(s.author),
                 ]);
             }
-            rows.print(ctx.format)?;
+            ctx.print(&rows, false)?;
         }
         SilenceAction::Expire { id } => {
             if silence::expire(&conn, *id, now)? {

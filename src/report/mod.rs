@@ -81,7 +81,7 @@ pub struct ReportData {
 
 /// Gathers the report from the database.
 pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Result<ReportData> {
-    crate::query::refresh_stats_now(conn)?;
+    crate::query::shadow_stale_stats(conn)?;
     let data_end: Option<Millis> = conn
         .query_row("SELECT value FROM meta WHERE key = 'data_end'", [], |r| {
             r.get(0)

@@ -7,6 +7,9 @@
 //! SQLite has one writer at a time. A writer that finds the lock taken (an import
 //! beside a long evaluation, two evaluations from overlapping cron jobs) waits for it
 //! up to the lock timeout (`--lock-timeout`, default 10 minutes) instead of failing.
+//! `Store::open_read_only` is what the read commands use: it never creates, migrates
+//! or writes the file, works on a read-only file or directory, and turns a missing or
+//! unusable database into an error that says what to do.
 
 pub mod import;
 pub mod migrate;
@@ -132,6 +135,84 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing database for reading only: nothing is created, migrated or
+    /// written, so it works on a file or directory the user cannot write.
+    ///
+    /// A database in WAL mode needs its `-shm` index; where that cannot be created (a
+    /// read-only directory) or opened, the file is read as immutable instead (SQLite
+    /// then takes no locks and reads the main file alone, which is exact when no
+    /// writer is at work, and nobody can write there without write permission).
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        configure_library();
+        if !path.exists() {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            let what = match dir {
+                Some(d) if !d.is_dir() => format!(
+                    "no database at {} (the directory {} does not exist)",
+                    path.display(),
+                    d.display()
+                ),
+                _ => format!("no database at {}", path.display()),
+            };
+            anyhow::bail!(crate::error::hinted(
+                what,
+                "pass the database with --db PATH or set PIPEMON_DB (cron starts in $HOME, \
+                 so use an absolute path); `pipemon import FILE` creates one",
+            ));
+        }
+        let mut uri = read_only_uri(path, false);
+        let probe = match probe_read_only(&uri) {
+            Ok(c) => c,
+            Err(e) if wal_index_unavailable(&e) => {
+                uri = read_only_uri(path, true);
+                probe_read_only(&uri).map_err(|e| explain(e, path))?
+            }
+            Err(e) => return Err(explain(e, path)),
+        };
+        let version: i64 = probe
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| explain(e, path))?;
+        if version == 0 {
+            anyhow::bail!(crate::error::hinted(
+                format!(
+                    "{} is not a pipemon database (it has no pipemon schema)",
+                    path.display()
+                ),
+                "check --db / PIPEMON_DB; `pipemon import FILE` creates a database",
+            ));
+        }
+        migrate::refuse_newer(&probe)
+            .with_context(|| format!("opening database {}", path.display()))?;
+        if version < migrate::latest_version() {
+            anyhow::bail!(crate::error::hinted(
+                format!(
+                    "{} has schema version {version}; this pipemon reads version {}",
+                    path.display(),
+                    migrate::latest_version()
+                ),
+                "run a writing command once (`pipemon evaluate --no-notify`) to migrate it, \
+                 with write access to the file and its directory",
+            ));
+        }
+        drop(probe);
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let manager = SqliteConnectionManager::file(&uri)
+            .with_flags(flags)
+            .with_init(configure_read_only);
+        let pool = Pool::builder()
+            .max_size(2)
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_secs(60))
+            .build(manager)
+            .with_context(|| format!("opening database {}", path.display()))?;
+        Ok(Store {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -142,6 +223,107 @@ impl Store {
             .get()
             .with_context(|| format!("connecting to database {}", self.path.display()))
     }
+}
+
+/// PRAGMAs of a read-only connection: no journal mode change (that writes the header).
+fn configure_read_only(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -131072;",
+    )
+}
+
+/// `file:PATH?mode=ro` (plus `&immutable=1`), with the path percent-encoded.
+fn read_only_uri(path: &Path, immutable: bool) -> String {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut uri = String::from("file:");
+    for b in abs.to_string_lossy().bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                uri.push(b as char)
+            }
+            _ => uri.push_str(&format!("%{b:02X}")),
+        }
+    }
+    uri.push_str("?mode=ro");
+    if immutable {
+        uri.push_str("&immutable=1");
+    }
+    uri
+}
+
+/// Opens `uri` read-only and reads the schema, so a problem shows here, not later.
+fn probe_read_only(uri: &str) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        uri,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
+    Ok(conn)
+}
+
+/// Whether a read-only open failed because the WAL index (`-shm`) cannot be made or used.
+fn wal_index_unavailable(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{CannotOpen, ReadOnly};
+    matches!(e.sqlite_error_code(), Some(CannotOpen | ReadOnly))
+}
+
+/// Turns a SQLite error on `path` into what happened and what to do.
+pub fn explain(e: rusqlite::Error, path: &Path) -> anyhow::Error {
+    match hint_for(&e, path) {
+        Some((what, hint)) => anyhow::Error::new(e).context(crate::error::hinted(what, hint)),
+        None => anyhow::Error::new(e).context(format!("opening database {}", path.display())),
+    }
+}
+
+/// What a SQLite error means for the database at `path`, and what to do about it.
+pub fn hint_for(e: &rusqlite::Error, path: &Path) -> Option<(String, String)> {
+    use rusqlite::ErrorCode as C;
+    let p = path.display();
+    Some(match e.sqlite_error_code()? {
+        C::NotADatabase => (
+            format!("{p} is not a SQLite database"),
+            "check --db / PIPEMON_DB: it names some other file".to_string(),
+        ),
+        C::DatabaseCorrupt => (
+            format!("the database {p} is damaged"),
+            "restore it from a backup, or re-import the events into a new database".to_string(),
+        ),
+        C::DatabaseBusy | C::DatabaseLocked => (
+            format!("the database {p} stayed locked by another process for 30 s"),
+            "another pipemon (an import or evaluate) is writing; run again when it is done"
+                .to_string(),
+        ),
+        C::ReadOnly => (
+            format!("cannot write the database {p}: it or its directory is read-only"),
+            "read commands (alerts, query, rejected, notifications) work as they are; \
+             writing ones need write access to the file and its directory"
+                .to_string(),
+        ),
+        C::CannotOpen => (
+            format!("cannot open the database {p}"),
+            "check that the file and its directory exist and that you may read them \
+             (writing commands also need write access to the directory)"
+                .to_string(),
+        ),
+        C::PermissionDenied => (
+            format!("permission denied on the database {p}"),
+            "check the file's and its directory's permissions".to_string(),
+        ),
+        C::DiskFull => (
+            format!("the disk holding {p} is full"),
+            "free some space and run again; nothing half-written was kept".to_string(),
+        ),
+        C::SystemIoFailure => (
+            format!("an I/O error occurred on the database {p}"),
+            "check the disk and the file system; run again".to_string(),
+        ),
+        _ => return None,
+    })
 }
 
 /// Checkpoints the WAL on a thread of its own while one long write (an import) goes
