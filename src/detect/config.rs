@@ -56,11 +56,6 @@ pub struct DetectConfig {
     pub history_runs: usize,
     /// Successful runs remembered per hour-of-day and per day-of-week slot. Default 12.
     pub seasonal_runs: usize,
-    /// Runs a seasonal slot needs before it is used as a baseline for duration and
-    /// volume anomalies. Default 1: a daily job has seen one Saturday after a week,
-    /// and one Saturday is enough to know a weekend dip is normal (the ratio gates
-    /// keep a single noisy slot from hiding a real collapse).
-    pub seasonal_min_runs: usize,
 
     /// Consecutive final failures that raise `consecutive_failures`. Default 3.
     pub failure_streak: usize,
@@ -79,12 +74,33 @@ pub struct DetectConfig {
     /// are no longer significant at 5 %). Default 10.
     pub rate_resolve_runs: usize,
 
-    /// Successful runs needed before duration and volume anomalies are judged. Default 10.
+    /// Event time over which a run's weight in every anomaly baseline halves, so
+    /// baselines span weeks of time whatever the run frequency. Default 14d.
+    pub baseline_half_life: Dur,
+    /// False alarms per pipeline per month each anomaly kind may spend: the
+    /// per-run tail probability is this over the pipeline's runs per month.
+    /// Default 0.33 (one false alarm per pipeline per kind every three months).
+    pub false_alarms_per_month: f64,
+    /// Degrees of freedom of the Student-t reference for residuals: few, because
+    /// real noise is heavy-tailed. Default 4.
+    pub tail_df: f64,
+    /// Prior spread of log durations and log volumes (≈ ±35 %) that a young
+    /// pipeline's own spread is combined with. Default 0.35.
+    pub prior_log_sd: f64,
+    /// Weight of that prior, in runs. Default 3.
+    pub prior_runs: f64,
+    /// Pseudo-count shrinking hour-of-day and weekday effects toward the
+    /// pipeline's overall level (the hour-of-week interaction twice as hard). Default 2.
+    pub seasonal_prior_runs: f64,
+    /// Normal runs in a row that close a duration or volume anomaly… Default 2.
+    pub anomaly_quiet_runs: usize,
+    /// …and the cool-down after its last anomalous run; an anomaly inside it is
+    /// the same alert. Default 6h.
+    pub anomaly_cooldown: Dur,
+    /// Successful runs absorbed before duration and volume anomalies are judged. Default 3.
     pub anomaly_min_history: usize,
-    /// Successful runs in the duration and volume baselines. Default 50.
+    /// Successful runs whose p95 duration sets the stuck threshold. Default 50.
     pub anomaly_baseline_runs: usize,
-    /// Robust z-score (median/MAD on log duration) above which a run is slow. Default 4.
-    pub duration_z: f64,
     /// A slow run must also take at least this many times the expected duration. Default 2.
     pub duration_min_ratio: f64,
     /// …and at least this much longer than expected. Default 60s.
@@ -92,22 +108,19 @@ pub struct DetectConfig {
 
     /// CUSUM slack per run, in robust standard deviations. Default 0.5.
     pub degradation_k: f64,
-    /// CUSUM decision threshold, in robust standard deviations. Default 8.
-    pub degradation_h: f64,
     /// The recent median must be at least this many times the baseline. Default 1.75.
     pub degradation_min_ratio: f64,
     /// …and at least this much longer. Default 10s.
     pub degradation_min_excess: Dur,
-    /// Successful runs in the frozen baseline. Default 30.
+    /// Successful runs the CUSUM may gather evidence over without crossing before
+    /// the change is taken as a slow change of level and the reference re-learns. Default 30.
     pub degradation_baseline_runs: usize,
-    /// History a pipeline needs before degradation is judged (a day, so the
-    /// hour-of-day pattern has been seen). Default 1d.
+    /// History a pipeline needs before degradation is judged (a week, so the
+    /// reference covers the weekly rhythm). Default 7d.
     pub degradation_min_span: Dur,
     /// Recent runs whose median measures the shift (to open and to resolve). Default 7.
     pub degradation_recent_runs: usize,
 
-    /// Robust z-score on ln(1 + records) beyond which a volume is anomalous. Default 4.
-    pub volume_z: f64,
     /// The volume must also be this many times above, or this many times below,
     /// what was expected. Default 3.
     pub volume_min_ratio: f64,
@@ -150,7 +163,6 @@ impl Default for DetectConfig {
             platform_team: "platform".to_string(),
             history_runs: 128,
             seasonal_runs: 12,
-            seasonal_min_runs: 1,
             failure_streak: 3,
             rate_window_runs: 20,
             rate_alpha: 1e-4,
@@ -158,19 +170,24 @@ impl Default for DetectConfig {
             rate_prior_rate: 0.02,
             rate_prior_runs: 50.0,
             rate_resolve_runs: 10,
-            anomaly_min_history: 10,
+            baseline_half_life: Dur::days(14),
+            false_alarms_per_month: 0.33,
+            tail_df: 4.0,
+            prior_log_sd: 0.35,
+            prior_runs: 3.0,
+            seasonal_prior_runs: 2.0,
+            anomaly_quiet_runs: 2,
+            anomaly_cooldown: Dur::hours(6),
+            anomaly_min_history: 3,
             anomaly_baseline_runs: 50,
-            duration_z: 4.0,
             duration_min_ratio: 2.0,
             duration_min_excess: Dur::secs(60),
             degradation_k: 0.5,
-            degradation_h: 8.0,
             degradation_min_ratio: 1.75,
             degradation_min_excess: Dur::secs(10),
             degradation_baseline_runs: 30,
             degradation_recent_runs: 7,
-            degradation_min_span: Dur::days(1),
-            volume_z: 4.0,
+            degradation_min_span: Dur::days(7),
             volume_min_ratio: 3.0,
             volume_min_span: Dur::days(7),
             stuck_factor: 5.0,
@@ -191,80 +208,235 @@ impl Default for DetectConfig {
 
 impl DetectConfig {
     /// Checks values serde cannot (ranges); returns every problem with its key.
+    /// Every number has a range: a value accepted here never makes detection
+    /// panic, overflow or divide by zero (a property test holds it to that).
     pub fn validate(&self) -> Result<(), String> {
+        const MAX_RUNS: usize = 100_000;
         let mut problems = Vec::new();
         let mut need = |ok: bool, key: &str, what: &str| {
             if !ok {
                 problems.push(format!("detect.{key}: {what}"));
             }
         };
+        let count = |v: usize, lo: usize, hi: usize| (lo..=hi).contains(&v);
+        let real = |v: f64, lo: f64, hi: f64| v.is_finite() && v >= lo && v <= hi;
+        // Durations parse as positive; the bound keeps event-time arithmetic far
+        // from overflow.
+        let max_dur = Dur::days(3650).ms();
+        let dur = |d: Dur| d.ms() > 0 && d.ms() <= max_dur;
+
         need(
-            self.history_runs >= 16,
+            !self.platform_team.trim().is_empty(),
+            "platform_team",
+            "must not be empty",
+        );
+        need(
+            count(self.history_runs, 16, MAX_RUNS),
             "history_runs",
-            "must be at least 16",
+            "must be between 16 and 100000",
         );
         need(
-            self.seasonal_runs >= 1,
+            count(self.seasonal_runs, 1, 255),
             "seasonal_runs",
-            "must be at least 1",
+            "must be between 1 and 255",
         );
         need(
-            self.failure_streak >= 2,
+            count(self.failure_streak, 2, 1000),
             "failure_streak",
-            "must be at least 2",
+            "must be between 2 and 1000",
         );
         need(
-            self.rate_window_runs >= 5,
+            self.rate_window_runs >= 5 && self.rate_window_runs < self.history_runs,
             "rate_window_runs",
-            "must be at least 5",
+            "must be at least 5 and below history_runs",
         );
         need(
-            self.rate_window_runs < self.history_runs,
-            "rate_window_runs",
-            "must be below history_runs",
-        );
-        need(
-            self.rate_alpha > 0.0 && self.rate_alpha < 0.5,
+            real(self.rate_alpha, f64::MIN_POSITIVE, 0.5) && self.rate_alpha < 0.5,
             "rate_alpha",
             "must be in (0, 0.5)",
         );
         need(
-            self.rate_prior_rate > 0.0 && self.rate_prior_rate < 1.0,
+            count(self.rate_min_failures, 1, self.rate_window_runs),
+            "rate_min_failures",
+            "must be between 1 and rate_window_runs",
+        );
+        need(
+            real(self.rate_prior_rate, f64::MIN_POSITIVE, 1.0) && self.rate_prior_rate < 1.0,
             "rate_prior_rate",
             "must be in (0, 1)",
         );
         need(
-            self.rate_prior_runs >= 0.0,
+            real(self.rate_prior_runs, 0.0, 1e6),
             "rate_prior_runs",
-            "must be ≥ 0",
+            "must be between 0 and 1000000",
         );
         need(
-            self.anomaly_min_history >= 3,
+            count(self.rate_resolve_runs, 1, self.rate_window_runs),
+            "rate_resolve_runs",
+            "must be between 1 and rate_window_runs",
+        );
+        need(
+            dur(self.baseline_half_life) && self.baseline_half_life.ms() >= Dur::hours(1).ms(),
+            "baseline_half_life",
+            "must be between 1h and 3650d",
+        );
+        need(
+            real(self.false_alarms_per_month, 1e-6, 1000.0),
+            "false_alarms_per_month",
+            "must be between 0.000001 and 1000",
+        );
+        need(
+            real(self.tail_df, 1.0, 1000.0),
+            "tail_df",
+            "must be between 1 and 1000",
+        );
+        need(
+            real(self.prior_log_sd, 0.01, 5.0),
+            "prior_log_sd",
+            "must be between 0.01 and 5",
+        );
+        need(
+            real(self.prior_runs, 0.1, 1000.0),
+            "prior_runs",
+            "must be between 0.1 and 1000",
+        );
+        need(
+            real(self.seasonal_prior_runs, 0.01, 1000.0),
+            "seasonal_prior_runs",
+            "must be between 0.01 and 1000",
+        );
+        need(
+            count(self.anomaly_quiet_runs, 1, 1000),
+            "anomaly_quiet_runs",
+            "must be between 1 and 1000",
+        );
+        need(
+            dur(self.anomaly_cooldown),
+            "anomaly_cooldown",
+            "must be at most 3650d",
+        );
+        need(
+            count(self.anomaly_min_history, 1, MAX_RUNS),
             "anomaly_min_history",
-            "must be at least 3",
+            "must be between 1 and 100000",
         );
         need(
-            self.duration_min_ratio >= 1.0,
+            count(self.anomaly_baseline_runs, 1, self.history_runs),
+            "anomaly_baseline_runs",
+            "must be between 1 and history_runs",
+        );
+        need(
+            real(self.duration_min_ratio, 1.0, 1e6),
             "duration_min_ratio",
-            "must be ≥ 1",
+            "must be between 1 and 1000000",
         );
         need(
-            self.volume_min_ratio > 1.0,
+            dur(self.duration_min_excess),
+            "duration_min_excess",
+            "must be at most 3650d",
+        );
+        need(
+            real(self.degradation_k, 0.0, 100.0),
+            "degradation_k",
+            "must be between 0 and 100",
+        );
+        need(
+            real(self.degradation_min_ratio, 1.0, 1e6),
+            "degradation_min_ratio",
+            "must be between 1 and 1000000",
+        );
+        need(
+            dur(self.degradation_min_excess),
+            "degradation_min_excess",
+            "must be at most 3650d",
+        );
+        need(
+            count(self.degradation_baseline_runs, 1, MAX_RUNS),
+            "degradation_baseline_runs",
+            "must be between 1 and 100000",
+        );
+        need(
+            dur(self.degradation_min_span),
+            "degradation_min_span",
+            "must be at most 3650d",
+        );
+        need(
+            count(self.degradation_recent_runs, 1, 1000),
+            "degradation_recent_runs",
+            "must be between 1 and 1000",
+        );
+        need(
+            real(self.volume_min_ratio, 1.0, 1e6) && self.volume_min_ratio > 1.0,
             "volume_min_ratio",
-            "must be > 1",
+            "must be above 1 and at most 1000000",
         );
-        need(self.degradation_h > 0.0, "degradation_h", "must be > 0");
-        need(self.degradation_k >= 0.0, "degradation_k", "must be ≥ 0");
-        need(self.stuck_factor >= 1.0, "stuck_factor", "must be ≥ 1");
         need(
-            self.missed_tolerance_fraction >= 0.0,
+            dur(self.volume_min_span),
+            "volume_min_span",
+            "must be at most 3650d",
+        );
+        need(
+            real(self.stuck_factor, 1.0, 1e4),
+            "stuck_factor",
+            "must be between 1 and 10000",
+        );
+        need(
+            dur(self.stuck_floor),
+            "stuck_floor",
+            "must be at most 3650d",
+        );
+        need(
+            dur(self.stuck_default),
+            "stuck_default",
+            "must be at most 3650d",
+        );
+        need(
+            count(self.stuck_min_history, 1, self.history_runs),
+            "stuck_min_history",
+            "must be between 1 and history_runs",
+        );
+        need(
+            real(self.missed_tolerance_fraction, 0.0, 100.0),
             "missed_tolerance_fraction",
-            "must be ≥ 0",
+            "must be between 0 and 100",
         );
         need(
-            self.systemic_pipelines >= 2,
+            dur(self.missed_tolerance_min),
+            "missed_tolerance_min",
+            "must be at most 3650d",
+        );
+        need(
+            dur(self.missed_tolerance_max)
+                && self.missed_tolerance_max.ms() >= self.missed_tolerance_min.ms(),
+            "missed_tolerance_max",
+            "must be at least missed_tolerance_min and at most 3650d",
+        );
+        need(
+            count(self.missed_min_runs, 1, MAX_RUNS),
+            "missed_min_runs",
+            "must be between 1 and 100000",
+        );
+        // A cadence is learned from the intervals between starts: it takes at
+        // least three starts (two intervals) to tell a rhythm.
+        need(
+            count(self.missed_learn_min_runs, 3, self.history_runs),
+            "missed_learn_min_runs",
+            "must be between 3 and history_runs",
+        );
+        need(
+            dur(self.missed_retire_after),
+            "missed_retire_after",
+            "must be at most 3650d",
+        );
+        need(
+            count(self.systemic_pipelines, 2, 100_000),
             "systemic_pipelines",
-            "must be at least 2",
+            "must be between 2 and 100000",
+        );
+        need(
+            dur(self.systemic_window),
+            "systemic_window",
+            "must be at most 3650d",
         );
         if problems.is_empty() {
             Ok(())
