@@ -479,4 +479,235 @@ mod tests {
                 .contains("detect.failure_streak")
         );
     }
+
+    #[test]
+    fn out_of_range_numbers_are_refused_with_their_key() {
+        for (text, key) in [
+            ("missed_learn_min_runs = 0", "missed_learn_min_runs"),
+            ("missed_learn_min_runs = 1", "missed_learn_min_runs"),
+            ("false_alarms_per_month = -1.0", "false_alarms_per_month"),
+            ("false_alarms_per_month = 0.0", "false_alarms_per_month"),
+            ("false_alarms_per_month = inf", "false_alarms_per_month"),
+            ("false_alarms_per_month = nan", "false_alarms_per_month"),
+            ("tail_df = 0.5", "tail_df"),
+            ("volume_min_ratio = -5.0", "volume_min_ratio"),
+            ("anomaly_baseline_runs = 0", "anomaly_baseline_runs"),
+            ("degradation_recent_runs = 0", "degradation_recent_runs"),
+            ("seasonal_runs = 256", "seasonal_runs"),
+            ("stuck_factor = nan", "stuck_factor"),
+            ("rate_alpha = 0.0", "rate_alpha"),
+            ("missed_tolerance_max = \"5m\"", "missed_tolerance_max"),
+        ] {
+            let c: DetectConfig = toml::from_str(text).unwrap();
+            let err = c.validate().unwrap_err();
+            assert!(err.contains(&format!("detect.{key}:")), "{text}: {err}");
+        }
+    }
+}
+
+/// No `[detect]` configuration that `validate` accepts makes detection panic,
+/// on generated histories of every outcome, gaps, volumes and runs in progress.
+#[cfg(test)]
+mod property {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::detect::testutil::*;
+
+    const FIELDS: usize = 41;
+
+    fn raw_value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            Just(0.0),
+            Just(1.0),
+            Just(-1.0),
+            Just(2.0),
+            Just(3.0),
+            Just(0.5),
+            Just(255.0),
+            Just(1e6),
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            0.0f64..10.0,
+            0.0f64..300.0,
+            1e-7f64..1e-2,
+        ]
+    }
+
+    fn count(v: f64) -> usize {
+        if v.is_finite() && v >= 0.0 {
+            v.min(1e6) as usize
+        } else {
+            0
+        }
+    }
+
+    fn config(raw: &[Option<f64>]) -> DetectConfig {
+        let mut c = DetectConfig::default();
+        if let Some(v) = raw[0] {
+            c.history_runs = count(v);
+        }
+        if let Some(v) = raw[1] {
+            c.seasonal_runs = count(v);
+        }
+        if let Some(v) = raw[2] {
+            c.failure_streak = count(v);
+        }
+        if let Some(v) = raw[3] {
+            c.rate_window_runs = count(v);
+        }
+        if let Some(v) = raw[4] {
+            c.rate_min_failures = count(v);
+        }
+        if let Some(v) = raw[5] {
+            c.rate_resolve_runs = count(v);
+        }
+        if let Some(v) = raw[6] {
+            c.anomaly_quiet_runs = count(v);
+        }
+        if let Some(v) = raw[7] {
+            c.anomaly_min_history = count(v);
+        }
+        if let Some(v) = raw[8] {
+            c.anomaly_baseline_runs = count(v);
+        }
+        if let Some(v) = raw[9] {
+            c.degradation_baseline_runs = count(v);
+        }
+        if let Some(v) = raw[10] {
+            c.degradation_recent_runs = count(v);
+        }
+        if let Some(v) = raw[11] {
+            c.stuck_min_history = count(v);
+        }
+        if let Some(v) = raw[12] {
+            c.missed_min_runs = count(v);
+        }
+        if let Some(v) = raw[13] {
+            c.missed_learn_min_runs = count(v);
+        }
+        if let Some(v) = raw[14] {
+            c.systemic_pipelines = count(v);
+        }
+        if let Some(v) = raw[15] {
+            c.rate_alpha = v;
+        }
+        if let Some(v) = raw[16] {
+            c.rate_prior_rate = v;
+        }
+        if let Some(v) = raw[17] {
+            c.rate_prior_runs = v;
+        }
+        if let Some(v) = raw[18] {
+            c.false_alarms_per_month = v;
+        }
+        if let Some(v) = raw[19] {
+            c.tail_df = v;
+        }
+        if let Some(v) = raw[20] {
+            c.prior_log_sd = v;
+        }
+        if let Some(v) = raw[21] {
+            c.prior_runs = v;
+        }
+        if let Some(v) = raw[22] {
+            c.seasonal_prior_runs = v;
+        }
+        if let Some(v) = raw[23] {
+            c.duration_min_ratio = v;
+        }
+        if let Some(v) = raw[24] {
+            c.degradation_k = v;
+        }
+        if let Some(v) = raw[25] {
+            c.degradation_min_ratio = v;
+        }
+        if let Some(v) = raw[26] {
+            c.volume_min_ratio = v;
+        }
+        if let Some(v) = raw[27] {
+            c.stuck_factor = v;
+        }
+        if let Some(v) = raw[28] {
+            c.missed_tolerance_fraction = v;
+        }
+        if let Some(v) = raw[29] {
+            c.baseline_half_life = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[30] {
+            c.anomaly_cooldown = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[31] {
+            c.duration_min_excess = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[32] {
+            c.degradation_min_excess = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[33] {
+            c.degradation_min_span = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[34] {
+            c.volume_min_span = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[35] {
+            c.stuck_floor = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[36] {
+            c.stuck_default = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[37] {
+            c.missed_tolerance_min = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[38] {
+            c.missed_tolerance_max = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[39] {
+            c.missed_retire_after = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[40] {
+            c.systemic_window = Dur((v * 3_600_000.0) as i64);
+        }
+        c
+    }
+
+    fn history(spec: &[(u16, u8, u32, u32)]) -> Vec<Run> {
+        let mut t = T0;
+        spec.iter()
+            .enumerate()
+            .map(|(i, &(gap, o, dur, rec))| {
+                t += gap as i64 * MIN;
+                let outcome = match o % 8 {
+                    0 => Outcome::Failed,
+                    1 => Outcome::Cancelled,
+                    2 => Outcome::Skipped,
+                    3 if i + 3 >= spec.len() => Outcome::Running,
+                    _ => Outcome::Success,
+                };
+                let records = (rec % 5 != 0).then_some((rec % 100_000) as i64);
+                run(i, t, outcome, (dur % 20_000_000) as i64, records)
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        #[test]
+        fn accepted_configs_never_panic_detection(
+            changes in proptest::collection::vec((0..FIELDS, raw_value()), 1..4),
+            spec in proptest::collection::vec((0u16..3000, any::<u8>(), any::<u32>(), any::<u32>()), 1..100),
+        ) {
+            let mut raw = vec![None; FIELDS];
+            for (i, v) in changes {
+                raw[i] = Some(v);
+            }
+            let cfg = config(&raw);
+            prop_assume!(cfg.validate().is_ok());
+            let runs = history(&spec);
+            let last = runs.last().map_or(T0, |r| r.start_at);
+            let eps = detect(&runs, last + 30 * DAY, None, &cfg);
+            for e in &eps {
+                prop_assert!(e.resolved_at.is_none_or(|r| r >= e.started_at));
+            }
+        }
+    }
 }
