@@ -1,6 +1,7 @@
 //! Import benchmark: generated events → `pipemon import`, against a reference measured
 //! in the same run — the plain insert rate of the same rows into a table with no
-//! secondary indexes — so the result is a ratio that survives a noisy, shared machine.
+//! secondary indexes (`pipemon::eval::reference`, which `pipemon eval` uses too) — so
+//! the result is a ratio that survives a noisy, shared machine.
 //! The reference table has the events table's primary key (the deduplication key,
 //! which is not a secondary index); the rate of a keyless rowid table is printed too.
 //!
@@ -10,15 +11,13 @@
 //! Prints events/s, the reference rates, the ratios, peak RSS of the import process,
 //! and the median `pipeline_health` time.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use pipemon::cli::InputFormat;
+use pipemon::eval::reference::{self, Table};
 use pipemon::query::{Filter, run_named};
 use pipemon::store::Store;
-use rusqlite::{Connection, params};
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key)
@@ -76,68 +75,6 @@ fn events_file(dir: &Path) -> PathBuf {
     panic!("generate wrote no events file in {}", dir.display());
 }
 
-/// A reference: the same parsed rows, inserted with the same batch size, PRAGMAs and
-/// prepared statement into a table with the events table's columns and no secondary
-/// index. `keyed` gives it the events table's primary key (pipeline_id, event_key),
-/// so duplicates are skipped as in an import; otherwise it is a rowid table with no
-/// key at all, the cheapest write SQLite has.
-fn reference_rate(events: &[pipemon::model::Event], db: &Path, keyed: bool) -> f64 {
-    let conn = Connection::open(db).unwrap();
-    let (key, options, verb) = if keyed {
-        (
-            ", PRIMARY KEY (pipeline_id, event_key)",
-            "STRICT, WITHOUT ROWID",
-            "INSERT OR IGNORE",
-        )
-    } else {
-        ("", "STRICT", "INSERT")
-    };
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -131072;
-         CREATE TABLE plain_events (pipeline_id TEXT NOT NULL, event_key TEXT NOT NULL,
-             run_id TEXT, status TEXT, ts INTEGER, attempt INTEGER, duration_ms INTEGER,
-             records_processed INTEGER, error_type TEXT, error_message TEXT, task_id TEXT,
-             scheduled_at INTEGER, extra TEXT, import_id INTEGER{key}) {options};"
-    ))
-    .unwrap();
-    let insert = format!(
-        "{verb} INTO plain_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-    );
-    let started = Instant::now();
-    for chunk in events.chunks(pipemon::store::import::BATCH_LINES) {
-        conn.execute_batch("BEGIN").unwrap();
-        let mut stmt = conn.prepare_cached(&insert).unwrap();
-        for e in chunk {
-            stmt.execute(params![
-                e.pipeline_id,
-                e.event_key,
-                e.run_id,
-                e.status.as_str(),
-                e.ts,
-                e.attempt,
-                e.duration_ms,
-                e.records_processed,
-                e.error_type,
-                e.error_message,
-                e.task_id,
-                e.scheduled_at,
-                e.extra,
-                1
-            ])
-            .unwrap();
-        }
-        conn.execute_batch("COMMIT").unwrap();
-    }
-    events.len() as f64 / started.elapsed().as_secs_f64()
-}
-
-fn fresh(db: &Path) -> &Path {
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
-    db
-}
-
 fn main() {
     // `cargo bench` passes --bench; any other argument filters nothing here.
     let pipelines: u32 = env_or("BENCH_PIPELINES", 2000);
@@ -187,18 +124,12 @@ fn main() {
     let rate = summary["events_per_second"].as_f64().unwrap();
     let accepted = summary["inserted"].as_u64().unwrap() + summary["duplicates"].as_u64().unwrap();
 
-    // The references, in the same run, from the same parsed rows.
-    let reader = BufReader::new(std::fs::File::open(&file).unwrap());
-    let events: Vec<_> = reader
-        .lines()
-        .map_while(Result::ok)
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| pipemon::ingest::parse_line(&l, InputFormat::Auto).ok())
-        .collect();
-    let ref_rows = events.len();
-    let keyed_rate = reference_rate(&events, fresh(&dir.join("reference-keyed.db")), true);
-    let plain_rate = reference_rate(&events, fresh(&dir.join("reference-plain.db")), false);
-    drop(events);
+    // The references, in the same run, from the same parsed rows (the function
+    // `pipemon eval` judges check 3 with).
+    let keyed = reference::measure(&file, &dir.join("reference-keyed.db"), Table::Keyed).unwrap();
+    let plain = reference::measure(&file, &dir.join("reference-plain.db"), Table::Keyless).unwrap();
+    let (keyed_rate, plain_rate, ref_rows) =
+        (keyed.rows_per_second, plain.rows_per_second, keyed.rows);
 
     // pipeline_health over the imported database: median of 7.
     let store = Store::open(&db).unwrap();

@@ -253,8 +253,15 @@ pub struct GenerateArgs {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// A directory made by `generate` (events.jsonl[.gz] + truth.json).
-    #[arg(long, conflicts_with_all = ["pipelines", "days", "seed"])]
+    #[arg(long, conflicts_with_all = ["pipelines", "days", "seed", "suite", "seeds"])]
     pub data: Option<PathBuf>,
+    /// Run a suite of N independent worlds (one per seed) and print per-kind medians
+    /// and worst seeds; the seeds come from --seeds (default: the training seeds).
+    #[arg(long, value_name = "N", conflicts_with = "seed")]
+    pub suite: Option<usize>,
+    /// The suite's seeds: `train` (1001…), `test` (2001…), a range `A..B`, or `A,B,C`.
+    #[arg(long, value_name = "SPEC", conflicts_with = "seed")]
+    pub seeds: Option<String>,
     #[arg(long)]
     pub pipelines: Option<u32>,
     #[arg(long)]

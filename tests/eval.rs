@@ -132,3 +132,104 @@ fn data_without_truth_is_a_usage_error() {
         "{err}"
     );
 }
+
+/// A suite runs one world per seed and reports per-kind medians and worst seeds; its
+/// exit status follows the required targets (pending kinds are waived).
+#[test]
+fn a_suite_reports_medians_and_worst_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let every_kind = r#"kinds_not_yet_required = ["pipeline_failed", "consecutive_failures", "failure_rate_spike", "duration_anomaly", "performance_degradation", "volume_anomaly", "stuck_run", "missed_run", "systemic_failure"]"#;
+    std::fs::write(
+        dir.path().join("eval-pending.toml"),
+        format!("not_yet_required = [4, 5]\n{every_kind}\n"),
+    )
+    .unwrap();
+    let out = pipemon(dir.path())
+        .args([
+            "--format",
+            "json",
+            "eval",
+            "--seeds",
+            "31,32",
+            "--pipelines",
+            "12",
+            "--days",
+            "8",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let r: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(r["seeds"], serde_json::json!([31, 32]));
+    let worlds = r["worlds"].as_array().unwrap();
+    assert_eq!(worlds.len(), 2);
+    // Different seeds are different worlds: other start days, other line counts.
+    assert_ne!(worlds[0]["start"], worlds[1]["start"]);
+    assert_ne!(worlds[0]["lines"], worlds[1]["lines"]);
+    assert_eq!(r["accounting_ok"], true, "{}", r["failures"]);
+    let kinds = r["kinds"].as_array().unwrap();
+    assert_eq!(kinds.len(), 9);
+    for k in kinds {
+        let (m, w) = (
+            k["f1_median"].as_f64().unwrap(),
+            k["f1_worst"].as_f64().unwrap(),
+        );
+        assert!((0.0..=1.0).contains(&w) && w <= m, "{k}");
+        assert_eq!(k["pending"], true);
+    }
+    // Every seed's pipeline_failed incidents are counted.
+    let pf = kinds
+        .iter()
+        .find(|k| k["kind"] == "pipeline_failed")
+        .unwrap();
+    let per_seed: u64 = worlds
+        .iter()
+        .map(|w| {
+            w["report"]["kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|k| k["kind"] == "pipeline_failed")
+                .unwrap()["incidents"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(pf["incidents"].as_u64().unwrap(), per_seed);
+    assert!(per_seed > 0);
+
+    // Without the waivers, a target the detectors miss fails the run with exit 1,
+    // naming it; the text form ends with what was missed.
+    std::fs::write(dir.path().join("eval-pending.toml"), "").unwrap();
+    let assert = pipemon(dir.path())
+        .args(["eval", "--seeds", "31", "--pipelines", "12", "--days", "8"])
+        .assert();
+    let output = assert.get_output().clone();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.starts_with("suite: 1 worlds of 12 pipelines × 8 days; seeds 31"),
+        "{text}"
+    );
+    if text.contains("required target missed") {
+        assert_eq!(output.status.code(), Some(1), "{text}");
+        let err = String::from_utf8(output.stderr).unwrap();
+        assert!(err.contains("the suite missed"), "{err}");
+    } else {
+        assert_eq!(output.status.code(), Some(0), "{text}");
+        assert!(text.contains("suite: every required target met"), "{text}");
+    }
+}
+
+#[test]
+fn bad_seed_specs_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let assert = pipemon(dir.path())
+        .args(["eval", "--seeds", "trains"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("`trains` is not a seed"), "{err}");
+    assert!(err.contains("hint: --seeds takes train, test"), "{err}");
+}

@@ -44,6 +44,12 @@ struct Run {
     duration: Option<i64>,
     records: Option<i64>,
     error: Option<String>,
+    /// Highest attempt seen, and whether any attempt was retried.
+    max_attempt: i64,
+    retried: bool,
+    /// Whether a `started` of attempt 1 arrived.
+    first_started: bool,
+    heartbeats: Vec<Millis>,
 }
 
 impl Run {
@@ -115,8 +121,14 @@ fn parse(lines: &[String]) -> Parsed {
                 ..Default::default()
             });
         run.start = run.start.min(e.ts);
+        run.max_attempt = run.max_attempt.max(e.attempt);
+        run.retried |= e.status == Status::Retrying;
+        if e.status == Status::Running {
+            run.heartbeats.push(e.ts);
+        }
         if e.status == Status::Started {
             run.started = Some(run.started.map_or(e.ts, |s| s.min(e.ts)));
+            run.first_started |= e.attempt == 1;
         }
         if e.status.is_terminal() {
             let key = (e.ts, e.attempt, e.status.terminal_rank(), e.status);
@@ -237,6 +249,29 @@ fn incidents<'a>(t: &'a Truth, kind: &str) -> Vec<&'a Incident> {
     v
 }
 
+/// The runs of a pipeline that no incident, benign span or retry touches.
+fn plain_runs<'a>(t: &Truth, p: &'a Parsed, id: &str) -> Vec<&'a Run> {
+    let spans: Vec<(Millis, Millis)> = t
+        .incidents
+        .iter()
+        .filter(|i| {
+            i.pipeline_id.as_deref() == Some(id) || i.affected_pipelines.iter().any(|a| a == id)
+        })
+        .map(|i| (i.start - 86_400_000, i.end.unwrap_or(t.end) + 86_400_000))
+        .chain(
+            t.benign
+                .iter()
+                .filter(|b| b.pipeline_id == id)
+                .map(|b| (b.from, b.until)),
+        )
+        .collect();
+    pipeline_runs(p, id)
+        .into_iter()
+        .filter(|r| r.outcome() == "success" && !r.retried && r.first_started)
+        .filter(|r| spans.iter().all(|(a, b)| r.start < *a || r.start > *b))
+        .collect()
+}
+
 #[test]
 fn injected_incidents_are_in_the_events() {
     let (ds, p) = shared();
@@ -256,19 +291,50 @@ fn injected_incidents_are_in_the_events() {
             "{}",
             i.id
         );
-        assert!(i.start >= t.warmup_end || i.note.contains("streak"));
+        // The deadline is the third failure itself.
+        assert_eq!(runs[k + 2].end(), Some(i.deadline), "{}", i.id);
     }
     for i in incidents(t, "pipeline_failed") {
-        assert_eq!(by_run(i).outcome(), "failed", "{}", i.id);
+        let r = by_run(i);
+        assert_eq!(r.outcome(), "failed", "{}", i.id);
+        assert_eq!(
+            r.end(),
+            Some(i.deadline),
+            "{}: deadline is the failure",
+            i.id
+        );
     }
     for i in incidents(t, "stuck_run") {
         let r = by_run(i);
-        match i.end {
+        let pt = t.pipeline(&pid(i)).unwrap();
+        // start + max(4 × p95, p95 + 1 h), p95 the largest seasonal one.
+        let p95 = pt.p95_duration_ms;
+        assert!(p95 > 0, "{}", i.id);
+        assert_eq!(
+            i.deadline,
+            r.start + (4 * p95).max(p95 + 3_600_000),
+            "{}",
+            i.id
+        );
+        // No terminal event before the deadline; the run is still hanging, or ends
+        // (killed, or finishing late) after it.
+        match r.end() {
             None => assert_eq!(r.outcome(), "running", "{}", i.id),
-            Some(end) => assert_eq!((r.outcome(), r.end()), ("cancelled", Some(end))),
+            Some(end) => {
+                assert!(end > i.deadline, "{}: ends before its deadline", i.id);
+                assert!(matches!(r.outcome(), "cancelled" | "success"), "{}", i.id);
+            }
         }
-        // Long enough before the data end to be detectable.
-        assert!(i.latest_detection < t.data_end, "{}", i.id);
+        // A hang stops heartbeating well before the deadline.
+        assert!(r.heartbeats.iter().all(|h| *h < i.deadline), "{}", i.id);
+        assert!(i.deadline < t.data_end, "{}", i.id);
+        // Far beyond the pipeline's ordinary runs.
+        let longest = plain_runs(t, p, &pid(i))
+            .iter()
+            .filter_map(|r| r.length())
+            .max()
+            .unwrap_or(0);
+        assert!(i.deadline - r.start > longest, "{}", i.id);
     }
     for i in incidents(t, "missed_run") {
         let until = i.end.unwrap_or(t.data_end);
@@ -277,40 +343,56 @@ fn injected_incidents_are_in_the_events() {
             .filter(|r| r.start >= i.start && r.start < until)
             .count();
         assert_eq!(starts, 0, "{}: a run started during the outage", i.id);
-        assert!(i.latest_detection < until, "{}", i.id);
+        let period = t.pipeline(&pid(i)).unwrap().cadence_ms;
+        assert_eq!(i.deadline, i.start + 3 * period, "{}", i.id);
+        assert!(i.deadline < until, "{}", i.id);
     }
     for i in incidents(t, "duration_anomaly") {
-        let runs = pipeline_runs(p, &pid(i));
-        let normal = median(
-            runs.iter()
-                .filter(|r| r.outcome() == "success")
-                .filter_map(|r| r.length())
-                .map(|d| d as f64)
-                .collect(),
-        );
+        let plain: Vec<i64> = plain_runs(t, p, &pid(i))
+            .iter()
+            .filter_map(|r| r.length())
+            .collect();
         let r = by_run(i);
         assert_eq!(r.outcome(), "success");
-        assert!(r.length().unwrap() as f64 >= 3.5 * normal, "{}", i.id);
+        assert_eq!(i.deadline, r.end().unwrap() + 600_000, "{}", i.id);
+        // At least five times the typical run, and beyond every ordinary one.
+        let len = r.length().unwrap();
+        assert!(
+            len as f64 >= 3.0 * median(plain.iter().map(|d| *d as f64).collect()),
+            "{}",
+            i.id
+        );
+        assert!(len > *plain.iter().max().unwrap(), "{}", i.id);
     }
     for i in incidents(t, "volume_anomaly") {
-        let runs = pipeline_runs(p, &pid(i));
-        let k = runs.iter().position(|r| r.start == i.start).unwrap();
-        let around: Vec<f64> = runs[k.saturating_sub(3)..(k + 4).min(runs.len())]
+        let r = by_run(i);
+        let plain: Vec<f64> = plain_runs(t, p, &pid(i))
             .iter()
-            .filter(|r| r.start != i.start && r.outcome() == "success")
             .filter_map(|r| r.records.map(|x| x as f64))
             .collect();
-        let got = by_run(i).records.unwrap() as f64;
-        let ratio = got / median(around);
-        assert!(!(0.2..=3.0).contains(&ratio), "{}: ratio {ratio}", i.id);
+        let got = r.records.unwrap() as f64;
+        let (lo, hi) = (
+            plain.iter().copied().fold(f64::MAX, f64::min),
+            plain.iter().copied().fold(0.0, f64::max),
+        );
+        // A drop to zero or a collapse below the pipeline's smallest ordinary volume,
+        // or an explosion above its largest.
+        assert!(
+            got < 0.5 * lo || got > 2.0 * hi,
+            "{}: {got} vs {lo}..{hi}",
+            i.id
+        );
+        assert_eq!(i.deadline, r.end().unwrap() + 600_000, "{}", i.id);
     }
     for i in incidents(t, "failure_rate_spike") {
         let window: Vec<&Run> = pipeline_runs(p, &pid(i))
             .into_iter()
             .filter(|r| r.start >= i.start && r.start <= i.end.unwrap())
             .collect();
-        let fails = window.iter().filter(|r| r.outcome() == "failed").count();
-        assert!(fails * 4 >= window.len(), "{}", i.id);
+        let fails: Vec<&&Run> = window.iter().filter(|r| r.outcome() == "failed").collect();
+        assert!(fails.len() >= 6, "{}", i.id);
+        // The deadline: 10 minutes after the sixth failure of the flaky period.
+        assert_eq!(i.deadline, fails[5].end().unwrap() + 600_000, "{}", i.id);
         assert!(
             window
                 .windows(3)
@@ -320,23 +402,22 @@ fn injected_incidents_are_in_the_events() {
         );
     }
     for i in incidents(t, "performance_degradation") {
-        let runs = pipeline_runs(p, &pid(i));
         let dur = |r: &&Run| r.length().map(|d| d as f64);
-        let before = median(
-            runs.iter()
-                .filter(|r| r.start < i.start && r.start > i.start - 2 * 86_400_000)
-                .filter(|r| r.outcome() == "success")
-                .filter_map(dur)
-                .collect(),
-        );
-        let late: Vec<f64> = runs
+        let before = median(plain_runs(t, p, &pid(i)).iter().filter_map(dur).collect());
+        let late: Vec<f64> = pipeline_runs(p, &pid(i))
             .iter()
-            .filter(|r| r.start >= i.start && r.start <= i.latest_detection)
+            .filter(|r| r.start >= i.start && r.end().is_some_and(|e| e + 600_000 <= i.deadline))
             .filter(|r| r.outcome() == "success")
             .filter_map(dur)
             .collect();
-        let last = late[late.len().saturating_sub(5)..].to_vec();
-        assert!(median(last) >= 1.8 * before, "{}", i.id);
+        assert!(
+            late.len() >= 12,
+            "{}: {} runs before the deadline",
+            i.id,
+            late.len()
+        );
+        let last = late[late.len() - 6..].to_vec();
+        assert!(median(last) >= 1.4 * before, "{}", i.id);
     }
     for i in incidents(t, "systemic_failure") {
         assert!(i.affected_pipelines.len() >= 3);
@@ -346,8 +427,9 @@ fn injected_incidents_are_in_the_events() {
             .map(|a| t.pipeline(a).unwrap().team.as_str())
             .collect();
         assert!(teams.len() >= 2, "{}", i.id);
+        let mut ends = Vec::new();
         for a in &i.affected_pipelines {
-            let hit = pipeline_runs(p, a).into_iter().any(|r| {
+            let hit = pipeline_runs(p, a).into_iter().find(|r| {
                 r.outcome() == "failed"
                     && r.end()
                         .is_some_and(|e| e >= i.start && e <= i.start + 30 * 60_000)
@@ -355,13 +437,149 @@ fn injected_incidents_are_in_the_events() {
                         .as_deref()
                         .is_some_and(|m| m.starts_with("could not connect to 10."))
             });
-            assert!(hit, "{}: {a} has no systemic failure", i.id);
+            let hit = hit.unwrap_or_else(|| panic!("{}: {a} has no systemic failure", i.id));
+            ends.push(hit.end().unwrap());
         }
+        ends.sort();
+        // The deadline: the fifth distinct pipeline's failure (the last, when fewer).
+        assert_eq!(i.deadline, ends[ends.len().min(5) - 1], "{}", i.id);
         assert_eq!(
             (i.team.as_str(), i.severity.as_str()),
             ("platform", "critical")
         );
     }
+}
+
+/// What is benign stays out of the truth's incidents: surges are marked benign, and
+/// retries that succeed, lost `started` events and heartbeats raise nothing.
+#[test]
+fn benign_behaviour_is_not_an_incident() {
+    let (ds, p) = shared();
+    let t = &ds.truth;
+    assert!(!t.benign.is_empty(), "no benign surge");
+    for b in &t.benign {
+        let anomaly = t.incidents.iter().any(|i| {
+            i.pipeline_id.as_deref() == Some(&b.pipeline_id)
+                && !matches!(i.kind.as_str(), "pipeline_failed" | "consecutive_failures")
+                && i.start <= b.until
+                && i.end.unwrap_or(t.end) >= b.from
+        });
+        assert!(
+            !anomaly,
+            "{}: an incident inside a benign surge",
+            b.pipeline_id
+        );
+        // Each surge run against ordinary runs at the same hour of the week.
+        let hour_of_week = |ms: Millis| (ms.rem_euclid(7 * 86_400_000)) / 3_600_000;
+        let plain = plain_runs(t, p, &b.pipeline_id);
+        let day = b.from - b.from.rem_euclid(86_400_000);
+        let mut compared = 0;
+        for r in pipeline_runs(p, &b.pipeline_id)
+            .into_iter()
+            .filter(|r| r.start >= b.from && r.start < day + 86_400_000 && r.outcome() == "success")
+        {
+            let same: Vec<f64> = plain
+                .iter()
+                .filter(|q| hour_of_week(q.start) == hour_of_week(r.start))
+                .filter_map(|q| q.records.map(|x| x as f64))
+                .collect();
+            if same.is_empty() {
+                continue;
+            }
+            compared += 1;
+            let got = r.records.unwrap() as f64;
+            assert!(
+                got > 1.3 * median(same.clone()),
+                "{}/{}: no surge: {got} vs {same:?} ({})",
+                b.pipeline_id,
+                r.run_id,
+                b.note
+            );
+        }
+        assert!(compared > 0 || plain.len() < 10, "{}", b.pipeline_id);
+    }
+    let by_run: HashMap<(&str, &str), ()> = t
+        .incidents
+        .iter()
+        .filter_map(|i| Some(((i.pipeline_id.as_deref()?, i.run_id.as_deref()?), ())))
+        .collect();
+    let mut retried = 0;
+    for r in p.runs.values() {
+        if r.retried && r.outcome() == "success" {
+            retried += 1;
+            assert!(r.max_attempt >= 2);
+            assert!(
+                !by_run.contains_key(&(r.pipeline.as_str(), r.run_id.as_str())),
+                "{}/{}: a retry that succeeded is an incident",
+                r.pipeline,
+                r.run_id
+            );
+        }
+    }
+    assert!(retried > 20, "{retried} retried runs");
+    assert!(p.runs.values().any(|r| !r.heartbeats.is_empty()));
+}
+
+/// Runs whose `started` was lost are listed in the truth, and only those.
+#[test]
+fn lost_started_events_are_marked() {
+    let (ds, p) = shared();
+    let mut marked = 0;
+    for pt in &ds.truth.pipelines {
+        let listed: HashSet<&str> = pt.runs_without_started.iter().map(String::as_str).collect();
+        marked += listed.len();
+        for r in pipeline_runs(p, &pt.pipeline_id) {
+            let lost = !r.first_started && r.outcome() != "skipped";
+            assert_eq!(
+                lost,
+                listed.contains(r.run_id.as_str()),
+                "{}/{}",
+                pt.pipeline_id,
+                r.run_id
+            );
+            if lost {
+                assert!(
+                    r.terminal.is_some(),
+                    "{}: a lost start with no end",
+                    r.run_id
+                );
+            }
+        }
+    }
+    assert!(marked > 0, "no lost started event");
+}
+
+/// Two seeds give worlds that differ in kind (cadences, spreads, incidents), not
+/// only in their random draws.
+#[test]
+fn seeds_give_different_worlds() {
+    let a = &shared().0.truth;
+    let b = dataset(6).truth;
+    let cadences = |t: &Truth| {
+        let mut v: Vec<i64> = t.pipelines.iter().map(|p| p.cadence_ms).collect();
+        v.sort();
+        v
+    };
+    assert_ne!(cadences(a), cadences(&b));
+    let ids = |t: &Truth| {
+        t.pipelines
+            .iter()
+            .map(|p| p.pipeline_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_ne!(ids(a), ids(&b));
+    // Spreads run from very tight to loose within a world.
+    let spread: Vec<f64> = a
+        .pipelines
+        .iter()
+        .filter(|p| p.median_duration_ms > 0 && p.runs_success > 20)
+        .map(|p| p.p95_duration_ms as f64 / p.median_duration_ms as f64)
+        .collect();
+    let (lo, hi) = (
+        spread.iter().copied().fold(f64::MAX, f64::min),
+        spread.iter().copied().fold(0.0, f64::max),
+    );
+    assert!(lo < 1.3 && hi > 1.8, "p95/median from {lo} to {hi}");
 }
 
 /// Natural failures are isolated: two failed runs in a row only happen inside an

@@ -7,7 +7,10 @@
 //! line, and the eval depends only on the documented outputs. Subprocesses run in the
 //! temporary directory with no configuration unless `--config` is given, so a
 //! `pipemon.toml` lying around cannot change the score. Only the query-plan check
-//! looks inside, through `query::check_hot_query_plans`.
+//! looks inside, through `query::check_hot_query_plans`, and check 3's reference
+//! (`eval::reference`) writes its own scratch database.
+//!
+//! `--suite N` / `--seeds SPEC` run one such world per seed (`eval::suite`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +23,7 @@ use serde_json::Value;
 use super::Context;
 use crate::cli::{EvalArgs, Format};
 use crate::error::{Unsatisfied, hinted};
+use crate::eval::suite::{self, SeedSpec};
 use crate::eval::{self, AlertRecord, EvalInput, PlanCheck, Throughput};
 use crate::generate::truth::Truth;
 use crate::generate::{self, GenerateOptions};
@@ -128,6 +132,7 @@ fn import_figures(summary: &str) -> Result<(u64, Throughput)> {
             lines: num("lines").unwrap_or(0.0) as u64,
             seconds: num("seconds").unwrap_or(0.0),
             events_per_second: num("events_per_second").unwrap_or(0.0),
+            reference_rows_per_second: None,
         },
     ))
 }
@@ -145,9 +150,134 @@ fn plan_checks(db: &Path) -> Result<Vec<PlanCheck>> {
         .collect())
 }
 
+/// What to measure on one world besides detection and run accounting.
+#[derive(Clone, Copy)]
+struct Measure {
+    /// Time `pipeline_health` (median of three) and check the hot query plans.
+    timing: bool,
+    /// Measure the import reference (check 3's denominator).
+    reference: bool,
+}
+
+/// Imports `events` into a fresh database in `work`, evaluates at the data end, reads
+/// the alerts and `pipeline_health`, and collects what the scorer needs.
+fn run_world(
+    ctx: &Context,
+    work: &Path,
+    events: &Path,
+    truth: &Truth,
+    measure: Measure,
+    quiet: bool,
+) -> Result<EvalInput> {
+    let db = work.join("eval.db");
+    let mut problems = BTreeMap::new();
+    if !quiet {
+        eprintln!("eval: importing {} lines", truth.lines.total);
+    }
+    let events_arg = events.to_string_lossy().to_string();
+    let summary = pipemon(
+        ctx,
+        work,
+        &db,
+        &["--format", "json", "import", "--no-progress", &events_arg],
+    )?;
+    let (rejected, mut throughput) = import_figures(&summary)?;
+    if measure.reference {
+        if !quiet {
+            eprintln!("eval: measuring the reference (the same rows into a keyed table)");
+        }
+        match eval::reference::measure(
+            events,
+            &work.join("reference.db"),
+            eval::reference::Table::Keyed,
+        ) {
+            Ok(r) => throughput.reference_rows_per_second = Some(r.rows_per_second),
+            Err(e) => {
+                problems.insert("reference".to_string(), format!("{e:#}"));
+            }
+        }
+    }
+
+    if !quiet {
+        eprintln!("eval: evaluating at the data end");
+    }
+    let alerts = match pipemon(
+        ctx,
+        work,
+        &db,
+        &["evaluate", "--now", "data-end", "--no-notify"],
+    )
+    .and_then(|_| pipemon(ctx, work, &db, &["--format", "json", "alerts", "--all"]))
+    .and_then(|text| {
+        eval::parse_objects(&text)?
+            .into_iter()
+            .map(|o| AlertRecord::from_json(&Value::Object(o)))
+            .collect::<Result<Vec<_>>>()
+    }) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            problems.insert("evaluate".to_string(), format!("{e:#}"));
+            None
+        }
+    };
+
+    // pipeline_health: the median of three timed answers, end to end.
+    let mut times = Vec::new();
+    let mut health = None;
+    for _ in 0..if measure.timing { 3 } else { 1 } {
+        let t = Instant::now();
+        match pipemon(
+            ctx,
+            work,
+            &db,
+            &["--format", "json", "query", "pipeline_health"],
+        )
+        .and_then(|text| eval::parse_objects(&text))
+        {
+            Ok(rows) => {
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                health = Some(rows);
+            }
+            Err(e) => {
+                problems.insert("health".to_string(), format!("{e:#}"));
+                break;
+            }
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let health_query_ms = times.get(times.len() / 2).copied();
+
+    let plans = if measure.timing {
+        match plan_checks(&db) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                problems.insert("plans".to_string(), format!("{e:#}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    Ok(EvalInput {
+        alerts,
+        health,
+        rejected: Some(rejected),
+        speed_events: throughput.lines,
+        throughput: Some(throughput),
+        plans,
+        health_query_ms,
+        quick: true,
+        pending: Default::default(),
+        pending_kinds: Default::default(),
+        problems,
+    })
+}
+
 pub fn run(ctx: &Context, args: &EvalArgs) -> Result<()> {
+    if args.suite.is_some() || args.seeds.is_some() {
+        return run_suite(ctx, args);
+    }
     let work = WorkDir::new()?;
-    let db = work.0.join("eval.db");
     let began = Instant::now();
     let (events, truth) = match &args.data {
         Some(dir) => load_data(dir)?,
@@ -168,84 +298,15 @@ pub fn run(ctx: &Context, args: &EvalArgs) -> Result<()> {
             (path, ds.truth)
         }
     };
-    let mut problems = BTreeMap::new();
-    eprintln!("eval: importing {} lines", truth.lines.total);
-    let events_arg = events.to_string_lossy().to_string();
-    let summary = pipemon(
-        ctx,
-        &work.0,
-        &db,
-        &["--format", "json", "import", "--no-progress", &events_arg],
-    )?;
-    let (rejected, throughput) = import_figures(&summary)?;
-
-    eprintln!("eval: evaluating at the data end");
-    let alerts = match pipemon(
-        ctx,
-        &work.0,
-        &db,
-        &["evaluate", "--now", "data-end", "--no-notify"],
-    )
-    .and_then(|_| pipemon(ctx, &work.0, &db, &["--format", "json", "alerts", "--all"]))
-    .and_then(|text| {
-        eval::parse_objects(&text)?
-            .into_iter()
-            .map(|o| AlertRecord::from_json(&Value::Object(o)))
-            .collect::<Result<Vec<_>>>()
-    }) {
-        Ok(a) => Some(a),
-        Err(e) => {
-            problems.insert("evaluate".to_string(), format!("{e:#}"));
-            None
-        }
+    let measure = Measure {
+        timing: true,
+        reference: true,
     };
-
-    // pipeline_health: the median of three timed answers, end to end.
-    let mut times = Vec::new();
-    let mut health = None;
-    for _ in 0..3 {
-        let t = Instant::now();
-        match pipemon(
-            ctx,
-            &work.0,
-            &db,
-            &["--format", "json", "query", "pipeline_health"],
-        )
-        .and_then(|text| eval::parse_objects(&text))
-        {
-            Ok(rows) => {
-                times.push(t.elapsed().as_secs_f64() * 1000.0);
-                health = Some(rows);
-            }
-            Err(e) => {
-                problems.insert("health".to_string(), format!("{e:#}"));
-                break;
-            }
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    let health_query_ms = times.get(times.len() / 2).copied();
-
-    let plans = match plan_checks(&db) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            problems.insert("plans".to_string(), format!("{e:#}"));
-            None
-        }
-    };
+    let mut input = run_world(ctx, &work.0, &events, &truth, measure, false)?;
     let pending = eval::pending::load(Path::new(eval::pending::FILE))?;
-    let input = EvalInput {
-        alerts,
-        health,
-        rejected: Some(rejected),
-        speed_events: throughput.lines,
-        throughput: Some(throughput),
-        plans,
-        health_query_ms,
-        quick: args.quick,
-        pending,
-        problems,
-    };
+    input.quick = args.quick;
+    input.pending = pending.checks;
+    input.pending_kinds = pending.kinds;
     let report = eval::score(&truth, &input);
     if ctx.format == Format::Json {
         println!("{}", serde_json::to_string(&report)?);
@@ -259,6 +320,92 @@ pub fn run(ctx: &Context, args: &EvalArgs) -> Result<()> {
             report.required_passed,
             report.required,
             args.min_score.min(report.required)
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// `--suite N` / `--seeds SPEC`: one independent world per seed, scored and summed up.
+fn run_suite(ctx: &Context, args: &EvalArgs) -> Result<()> {
+    let spec = match &args.seeds {
+        Some(text) => SeedSpec::parse(text).map_err(|e| {
+            hinted(
+                format!("{e:#}"),
+                "--seeds takes train, test, a range A..B or a list A,B,C",
+            )
+        })?,
+        None => SeedSpec::Train,
+    };
+    let seeds = spec.seeds(args.suite)?;
+    let size = (
+        args.pipelines.unwrap_or(suite::WORLD_SIZE.0),
+        args.days.unwrap_or(suite::WORLD_SIZE.1),
+    );
+    let pending = eval::pending::load(Path::new(eval::pending::FILE))?;
+    let work = WorkDir::new()?;
+    let began = Instant::now();
+    eprintln!(
+        "eval: suite of {} worlds ({} pipelines × {} days each), seeds {}",
+        seeds.len(),
+        size.0,
+        size.1,
+        seeds
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut worlds = Vec::new();
+    for &seed in &seeds {
+        let t = Instant::now();
+        let dir = work.0.join(format!("seed-{seed}"));
+        let opts = GenerateOptions {
+            pipelines: size.0,
+            days: size.1,
+            seed,
+            start: suite::world_start(seed),
+        };
+        let ds = generate::generate(&opts)?;
+        let path = generate::write_dataset(&ds, &dir.join("data"), false)?;
+        let measure = Measure {
+            timing: false,
+            reference: false,
+        };
+        let mut input = run_world(ctx, &dir, &path, &ds.truth, measure, true)?;
+        input.pending = pending.checks.clone();
+        input.pending_kinds = pending.kinds.clone();
+        let report = eval::score(&ds.truth, &input);
+        let macro_f1 = report.kinds.iter().map(|k| k.f1).sum::<f64>() / report.kinds.len() as f64;
+        eprintln!(
+            "eval: seed {seed} ({}): {} lines, {} incidents, macro F1 {macro_f1:.3}, {:.1}s",
+            suite::set_of(seed),
+            ds.truth.lines.total,
+            ds.truth.incidents.len(),
+            t.elapsed().as_secs_f64()
+        );
+        worlds.push(suite::SeedResult {
+            seed,
+            set: suite::set_of(seed),
+            start: opts.start,
+            lines: ds.truth.lines.total,
+            incidents: ds.truth.incidents.len(),
+            report,
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let report = suite::summarise(worlds, size, &pending.checks, &pending.kinds);
+    if ctx.format == Format::Json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", eval::render::suite_text(&report));
+    }
+    eprintln!("eval: suite done in {:.1}s", began.elapsed().as_secs_f64());
+    if !report.satisfied() {
+        return Err(Unsatisfied(format!(
+            "eval: the suite missed {} required target(s): {}",
+            report.failures.len(),
+            report.failures.join("; ")
         ))
         .into());
     }

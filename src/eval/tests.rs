@@ -58,6 +58,7 @@ fn input(truth: &Truth, alerts: Vec<AlertRecord>) -> EvalInput {
             lines: 2_000_000,
             seconds: 4.0,
             events_per_second: 500_000.0,
+            reference_rows_per_second: Some(450_000.0),
         }),
         plans: Some(vec![PlanCheck {
             name: "runs_by_pipeline".into(),
@@ -68,6 +69,7 @@ fn input(truth: &Truth, alerts: Vec<AlertRecord>) -> EvalInput {
         speed_events: 2_000_000,
         quick: false,
         pending: BTreeSet::new(),
+        pending_kinds: BTreeSet::new(),
         problems: Default::default(),
     }
 }
@@ -167,7 +169,7 @@ fn small_truth() -> Truth {
         pipeline_id: p.map(str::to_string),
         start,
         end: None,
-        latest_detection: latest,
+        deadline: latest,
         severity: "medium".into(),
         team: "growth".into(),
         run_id: None,
@@ -203,6 +205,9 @@ fn small_truth() -> Truth {
         upstream: Vec::new(),
         cadence_ms: H,
         median_duration_ms: 1000,
+        p95_duration_ms: 1500,
+        first_run: None,
+        runs_without_started: Vec::new(),
         runs_total: 10,
         runs_success: 9,
         runs_failed: 1,
@@ -224,6 +229,7 @@ fn small_truth() -> Truth {
         },
         pipelines: vec![pipe("a"), pipe("b"), pipe("c")],
         incidents: vec![step, failed, sys],
+        benign: Vec::new(),
     }
 }
 
@@ -263,8 +269,10 @@ fn explained_and_duplicate_alerts_are_neutral() {
         alert("duration_anomaly", Some("a"), T0 + 12 * H, "low", "growth"),
         // The same on another pipeline: blamed.
         alert("duration_anomaly", Some("c"), T0 + 12 * H, "low", "growth"),
-        // Outside the window: blamed.
+        // After the deadline of b's failure: late (a miss, not a false positive).
         alert("pipeline_failed", Some("b"), T0 + 7 * H, "high", "growth"),
+        // Before any incident of b: blamed.
+        alert("pipeline_failed", Some("b"), T0 + H, "high", "growth"),
     ];
     let r = score(&truth, &input(&truth, alerts));
     let perf = kind(&r, "performance_degradation");
@@ -277,6 +285,115 @@ fn explained_and_duplicate_alerts_are_neutral() {
     assert_eq!(dur.precision, 0.0);
     let pf = kind(&r, "pipeline_failed");
     assert_eq!((pf.recall, pf.precision), (0.0, 0.0));
+    assert_eq!((pf.late, pf.false_positives, pf.true_positives), (1, 1, 0));
+    assert!(
+        pf.late_alerts[0].starts_with("I2 b late by 1h00m"),
+        "{:?}",
+        pf.late_alerts
+    );
+}
+
+#[test]
+fn late_alert_is_a_miss_and_a_refire_is_noise() {
+    let truth = small_truth();
+    // b's failure: deadline T0+6h. In time, then twice more inside the episode.
+    let at = |h: i64| alert("pipeline_failed", Some("b"), T0 + h * H, "high", "growth");
+    let r = score(&truth, &input(&truth, vec![at(6), at(8), at(30)]));
+    let pf = kind(&r, "pipeline_failed");
+    assert_eq!(
+        (
+            pf.true_positives,
+            pf.duplicates,
+            pf.late,
+            pf.false_positives
+        ),
+        (1, 2, 0, 0)
+    );
+    assert_eq!(pf.noise, 2.0);
+    assert_eq!((pf.ttd_median_ms, pf.ttd_max_ms), (Some(H), Some(H)));
+    assert_eq!(pf.deadline_use_max, Some(1.0));
+    // One millisecond after the deadline: late, so the incident is missed; its
+    // re-fire is noise, not a false positive.
+    let mut late = at(6);
+    late.started_at += 1;
+    let r = score(&truth, &input(&truth, vec![late, at(9)]));
+    let pf = kind(&r, "pipeline_failed");
+    assert_eq!(
+        (pf.recall, pf.late, pf.duplicates, pf.false_positives),
+        (0.0, 1, 1, 0)
+    );
+    assert_eq!(pf.f1, 0.0);
+}
+
+#[test]
+fn benign_surges_are_neither_credited_nor_blamed() {
+    let mut truth = small_truth();
+    truth.benign.push(crate::generate::truth::Benign {
+        pipeline_id: "c".into(),
+        kinds: vec!["volume_anomaly".into(), "duration_anomaly".into()],
+        from: T0 + 24 * H,
+        until: T0 + 26 * H,
+        note: "month start".into(),
+    });
+    let alerts = vec![
+        alert("volume_anomaly", Some("c"), T0 + 25 * H, "medium", "growth"),
+        // Another kind in the span, or the same kind outside it: blamed.
+        alert("missed_run", Some("c"), T0 + 25 * H, "high", "growth"),
+        alert("volume_anomaly", Some("c"), T0 + 27 * H, "medium", "growth"),
+    ];
+    let r = score(&truth, &input(&truth, alerts));
+    let v = kind(&r, "volume_anomaly");
+    assert_eq!((v.benign, v.false_positives, v.true_positives), (1, 1, 0));
+    assert_eq!(kind(&r, "missed_run").false_positives, 1);
+}
+
+#[test]
+fn f1_is_the_harmonic_mean() {
+    assert_eq!(f1(1.0, 1.0), 1.0);
+    assert_eq!(f1(0.0, 0.0), 0.0);
+    assert!((f1(0.5, 1.0) - 2.0 / 3.0).abs() < 1e-12);
+}
+
+#[test]
+fn import_speed_is_judged_as_a_ratio_to_the_reference() {
+    let truth = small_truth();
+    let mut inp = input(&truth, perfect(&truth));
+    // 500k/s against a 450k/s reference: 1.11, passes.
+    assert_eq!(score(&truth, &inp).checks[2].status, CheckStatus::Pass);
+    // A slow machine: 60k/s against 70k/s is 0.86, still a pass (no absolute rate).
+    let t2 = inp.throughput.as_mut().unwrap();
+    t2.events_per_second = 60_000.0;
+    t2.reference_rows_per_second = Some(70_000.0);
+    let r = score(&truth, &inp);
+    assert_eq!(
+        r.checks[2].status,
+        CheckStatus::Pass,
+        "{}",
+        r.checks[2].figure
+    );
+    assert!(r.checks[2].figure.contains("0.86 × the in-run reference"));
+    // Half the reference fails; no reference measured fails too.
+    let t3 = inp.throughput.as_mut().unwrap();
+    t3.reference_rows_per_second = Some(120_000.0);
+    assert_eq!(score(&truth, &inp).checks[2].status, CheckStatus::Fail);
+    inp.throughput.as_mut().unwrap().reference_rows_per_second = None;
+    assert_eq!(score(&truth, &inp).checks[2].status, CheckStatus::Fail);
+}
+
+#[test]
+fn pending_kinds_are_waived_in_checks_one_and_two() {
+    let truth = small_truth();
+    // Everything perfect but the degradation, which is missed.
+    let alerts: Vec<AlertRecord> = perfect(&truth)
+        .into_iter()
+        .filter(|a| a.kind != "performance_degradation")
+        .collect();
+    let mut inp = input(&truth, alerts);
+    assert_eq!(score(&truth, &inp).checks[1].status, CheckStatus::Fail);
+    inp.pending_kinds = BTreeSet::from(["performance_degradation".to_string()]);
+    let r = score(&truth, &inp);
+    assert_eq!(r.checks[1].status, CheckStatus::Pass);
+    assert!(r.checks[1].figure.contains("(not yet required)"));
 }
 
 #[test]

@@ -46,7 +46,14 @@ pub struct Realized {
     /// The final terminal event's time, if written before the cut.
     pub end: Option<Millis>,
     pub outcome: Outcome,
+    /// Successful and untouched by any incident or surge: what a p95 is taken over.
+    pub natural: bool,
+    /// Its `started` event was lost.
+    pub started_dropped: bool,
 }
+
+/// Share of heartbeats the collector loses.
+const LOST_HEARTBEAT_SHARE: f64 = 0.03;
 
 /// Collects lines with their arrival order and counts what was written.
 pub struct Sink {
@@ -293,13 +300,34 @@ impl Writer<'_> {
             start: run.start,
             end: None,
             outcome: Outcome::Running,
+            natural: false,
+            started_dropped: false,
         };
         if run.fate == Fate::Missing {
             return real;
         }
-        let expected = p.seasonal_duration(run.start);
-        let natural = expected * (p.sigma * dice.bounded_normal(2.5)).exp();
+        let (expected, expected_records) = p.expected(run.start);
+        // Volume first; duration follows it (to the power vol_beta), capped for the
+        // injected extremes, times its own heavy-tailed noise.
+        let mut vol_noise = (p.volume_sigma * dice.bounded_normal(2.5)).exp();
+        let mut own = p.noise.factor(dice);
+        if run.pure {
+            // An injected anomaly stands clear of natural noise by construction.
+            vol_noise = 1.0;
+            own = own.max(1.0);
+        }
+        let follow = (vol_noise * run.vol_factor.max(0.02))
+            .powf(p.vol_beta)
+            .clamp(0.3, 2.0);
+        let natural = expected * own * follow;
         let base = (natural * run.dur_factor).max(500.0) as i64;
+        let records = if run.vol_factor == 0.0 {
+            0
+        } else {
+            (expected_records * vol_noise * run.vol_factor)
+                .round()
+                .max(1.0) as i64
+        };
         let s = run.start;
         let mut evs: Vec<Ev> = Vec::new();
         let mut terminal: Option<(Millis, Outcome)> = None;
@@ -321,22 +349,36 @@ impl Writer<'_> {
                 });
                 terminal = Some((s, Outcome::Skipped));
             }
-            Fate::Stuck { kill_at } => {
+            Fate::Stuck { until, finishes } => {
                 evs.push(started(s, 1, true));
-                if let Some(kill) = kill_at {
+                // Heartbeats go on for a while, then stop: the hang.
+                let hang = (expected * dice.uniform(0.2, 0.9)) as i64;
+                self.heartbeats(&mut evs, s, hang, 1, dice);
+                if let Some(end) = until {
+                    let mut fields = vec![("task_id", json!(p.tasks[1]))];
+                    let (status, outcome) = if finishes {
+                        fields.push(("records_processed", json!(records)));
+                        if p.sends_duration {
+                            fields.push(("duration_ms", json!(end - s)));
+                        }
+                        ("success", Outcome::Success)
+                    } else {
+                        ("cancelled", Outcome::Cancelled)
+                    };
                     evs.push(Ev {
-                        status: "cancelled",
-                        ts: kill,
+                        status,
+                        ts: end,
                         attempt: 1,
                         first: false,
-                        fields: vec![("task_id", json!(p.tasks[1]))],
+                        fields,
                     });
-                    terminal = Some((kill, Outcome::Cancelled));
+                    terminal = Some((end, outcome));
                 }
             }
             Fate::Cancelled => {
                 evs.push(started(s, 1, true));
                 let at = s + (base as f64 * dice.uniform(0.1, 0.9)) as i64;
+                self.heartbeats(&mut evs, s, at - s, 1, dice);
                 evs.push(Ev {
                     status: "cancelled",
                     ts: at,
@@ -350,12 +392,15 @@ impl Writer<'_> {
                 evs.push(started(s, 1, true));
                 let mut t = s;
                 let mut attempt = 1;
-                if run.retry {
-                    t += (base as f64 * dice.uniform(0.1, 0.3)) as i64;
+                // Failed attempts, each followed by a doubling backoff.
+                for k in 0..run.retries {
+                    let tried = (base as f64 * dice.uniform(0.1, 0.9)) as i64;
+                    self.heartbeats(&mut evs, t, tried, attempt, dice);
+                    t += tried;
                     evs.push(Ev {
                         status: "retrying",
                         ts: t,
-                        attempt: 1,
+                        attempt,
                         first: false,
                         fields: vec![
                             ("task_id", json!(p.tasks[0])),
@@ -366,21 +411,12 @@ impl Writer<'_> {
                             ),
                         ],
                     });
-                    t += ((0.05 * p.median) as i64).max(1_000);
-                    attempt = 2;
-                    evs.push(started(t, 2, false));
+                    t += p.backoff << k;
+                    attempt += 1;
+                    evs.push(started(t, attempt, false));
                 }
-                heartbeats(&mut evs, t, base, attempt, p.tasks[1]);
+                self.heartbeats(&mut evs, t, base, attempt, dice);
                 t += base;
-                let records = if run.vol_factor == 0.0 {
-                    0
-                } else {
-                    (p.seasonal_records(s)
-                        * (p.volume_sigma * dice.bounded_normal(2.5)).exp()
-                        * run.vol_factor)
-                        .round()
-                        .max(1.0) as i64
-                };
                 let mut fields = vec![("records_processed", json!(records))];
                 if p.sends_duration {
                     fields.push(("duration_ms", json!(t - s)));
@@ -411,13 +447,18 @@ impl Writer<'_> {
                 let mut t = s;
                 for attempt in 1..=attempts {
                     if attempt > 1 {
-                        t += ((0.05 * p.median) as i64).clamp(1_000, 30_000);
+                        t += match host {
+                            Some(_) => ((0.05 * p.median) as i64).clamp(1_000, 30_000),
+                            None => p.backoff,
+                        };
                         evs.push(started(t, attempt, false));
                     }
-                    t += match host {
+                    let tried = match host {
                         Some(_) => dice.int(15_000, 60_000),
                         None => (base as f64 * dice.uniform(0.2, 0.8)) as i64,
                     };
+                    self.heartbeats(&mut evs, t, tried, attempt, dice);
+                    t += tried;
                     let message = match &host {
                         Some(h) => format!("could not connect to {h}:5439 (attempt {attempt})"),
                         None => format!(
@@ -446,6 +487,14 @@ impl Writer<'_> {
             }
             Fate::Missing => unreachable!("handled above"),
         }
+        // A lost `started`: the run's attributes ride on its terminal event instead.
+        if run.drop_started && terminal.is_some() && evs.len() >= 2 {
+            evs.remove(0);
+            if let Some(last) = evs.last_mut() {
+                last.first = true;
+            }
+            real.started_dropped = true;
+        }
         let mut any = false;
         for ev in evs {
             let ts = ev.ts;
@@ -459,7 +508,35 @@ impl Writer<'_> {
             real.end = Some(t);
             real.outcome = outcome;
         }
+        real.natural = real.outcome == Outcome::Success
+            && run.fate == Fate::Success
+            && run.dur_factor == 1.0
+            && run.vol_factor == 1.0
+            && !run.benign;
         real
+    }
+
+    /// `running` heartbeats every `heartbeat` of the pipeline during an attempt of
+    /// `len` from `from` (at most 120), some of them lost on the way.
+    fn heartbeats(&self, evs: &mut Vec<Ev>, from: Millis, len: i64, attempt: i64, dice: &mut Dice) {
+        let Some(every) = self.p.heartbeat else {
+            return;
+        };
+        let mut t = from + every;
+        let mut n = 0;
+        while t < from + len && n < 120 {
+            if !dice.chance(LOST_HEARTBEAT_SHARE) {
+                evs.push(Ev {
+                    status: "running",
+                    ts: t,
+                    attempt,
+                    first: false,
+                    fields: vec![("task_id", json!(self.p.tasks[1]))],
+                });
+            }
+            t += every;
+            n += 1;
+        }
     }
 
     /// Builds the JSON object of one event in one of the allowed spellings.
@@ -517,24 +594,6 @@ impl Writer<'_> {
             o.insert(k.into(), v);
         }
         o
-    }
-}
-
-/// `running` heartbeats every half hour of a long attempt (at most four).
-fn heartbeats(evs: &mut Vec<Ev>, from: Millis, len: i64, attempt: i64, task: &'static str) {
-    let every = 30 * MINUTE;
-    let mut t = from + every;
-    let mut n = 0;
-    while t < from + len && n < 4 {
-        evs.push(Ev {
-            status: "running",
-            ts: t,
-            attempt,
-            first: false,
-            fields: vec![("task_id", json!(task))],
-        });
-        t += every;
-        n += 1;
     }
 }
 

@@ -23,11 +23,53 @@ use flate2::write::GzEncoder;
 use crate::model::{AlertKind, Millis, Outcome, Priority, Severity};
 use emit::{Realized, Sink};
 use plan::{Injected, PlannedRun, Planner};
-use truth::{Incident, LineCounts, PipelineTruth, Related, Truth};
+use truth::{Benign, Incident, LineCounts, PipelineTruth, Related, Truth};
 use world::{DAY, Dice, HOUR, MINUTE, Pipe};
 
-/// How long after a triggering event an immediate alert may start.
-pub const IMMEDIATE_SLACK: i64 = 10 * MINUTE;
+/// How long after a triggering run ends an anomaly alert may start (alerts.md
+/// Timeliness: duration, volume, failure-rate and degradation deadlines).
+pub const ANOMALY_SLACK: i64 = 10 * MINUTE;
+
+/// The nearest-rank 95th percentile of `xs` (sorted in place); None when empty.
+fn p95_of(xs: &mut [i64]) -> Option<i64> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_unstable();
+    let rank = ((0.95 * xs.len() as f64).ceil() as usize).clamp(1, xs.len());
+    Some(xs[rank - 1])
+}
+
+/// The largest seasonal p95 of a pipeline's natural successful durations: over all of
+/// them, and per hour of day (sub-daily pipelines) and per weekday where a slot holds
+/// at least eight runs. The stuck-run deadline is measured from it.
+pub fn seasonal_p95(p: &Pipe, runs: &[Realized]) -> i64 {
+    use chrono::{Datelike, TimeZone, Timelike, Utc};
+    let mut all = Vec::new();
+    let mut slots: std::collections::BTreeMap<(u8, u32), Vec<i64>> = Default::default();
+    for r in runs.iter().filter(|r| r.exists && r.natural) {
+        let Some(end) = r.end else { continue };
+        let d = end - r.start;
+        all.push(d);
+        let dt = Utc
+            .timestamp_millis_opt(r.start)
+            .single()
+            .unwrap_or_default();
+        if p.period < DAY {
+            slots.entry((0, dt.hour())).or_default().push(d);
+        }
+        slots
+            .entry((1, dt.weekday().num_days_from_monday()))
+            .or_default()
+            .push(d);
+    }
+    let overall = p95_of(&mut all).unwrap_or(p.median as i64);
+    slots
+        .into_values()
+        .filter(|v| v.len() >= 8)
+        .filter_map(|mut v| p95_of(&mut v))
+        .fold(overall, i64::max)
+}
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -87,7 +129,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Dataset> {
     let start = opts.start;
     let end = start + opts.days as i64 * DAY;
     let warm_end = start + warmup(opts.days);
-    let pipes = world::make_pipes(opts.pipelines as usize, start, &mut dice.fork());
+    let pipes = world::make_pipes(opts.pipelines as usize, start, opts.days, &mut dice.fork());
 
     // Scheduled runs of every pipeline outside lineage's downstream side.
     let mut grid_dice = dice.fork();
@@ -103,7 +145,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Dataset> {
         .collect();
 
     // Incidents, a few of each kind, scaled with the size of the data.
-    let per_kind = (((opts.pipelines as f64) * (opts.days as f64) / 450.0).round() as usize).max(2);
+    let per_kind = (((opts.pipelines as f64) * (opts.days as f64) / 300.0).round() as usize).max(2);
     let mut planner = Planner {
         pipes: &pipes,
         runs: &mut runs,
@@ -113,6 +155,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Dataset> {
         injected: Vec::new(),
     };
     let mut idice = dice.fork();
+    planner.surges(per_kind.div_ceil(2), &mut idice);
     planner.systemic(per_kind.div_ceil(2), &mut idice);
     planner.starvation(1.max(per_kind / 3), &mut idice);
     planner.streaks(per_kind, &mut idice);
@@ -161,14 +204,47 @@ pub fn generate(opts: &GenerateOptions) -> Result<Dataset> {
     }
     let (lines, counts) = sink.into_lines();
     let data_end = counts.data_end;
+    let p95: Vec<i64> = pipes
+        .iter()
+        .zip(&realized)
+        .map(|(p, r)| seasonal_p95(p, r))
+        .collect();
 
     // The truth, from what was written.
     let mut incidents: Vec<Incident> = Vec::new();
     for (i, p) in pipes.iter().enumerate() {
         incidents.extend(failure_incidents(p, &realized[i]));
     }
+    let mut benign = Vec::new();
     for inj in &injected {
-        if let Some(inc) = injected_incident(inj, &pipes, &runs, &realized) {
+        if let Injected::Surge {
+            pipe,
+            first,
+            last,
+            factor,
+        } = *inj
+        {
+            let p = &pipes[pipe];
+            let (a, b) = (&realized[pipe][first], &realized[pipe][last]);
+            benign.push(Benign {
+                pipeline_id: p.id.clone(),
+                kinds: [
+                    AlertKind::DurationAnomaly,
+                    AlertKind::VolumeAnomaly,
+                    AlertKind::PerformanceDegradation,
+                    AlertKind::StuckRun,
+                ]
+                .iter()
+                .map(|k| k.as_str().to_string())
+                .collect(),
+                from: a.start,
+                until: b.end.unwrap_or(b.start) + (2 * p.period).max(HOUR),
+                note: format!(
+                    "month-start surge: {} runs with {factor:.1}x the records",
+                    last - first + 1
+                ),
+            });
+        } else if let Some(inc) = injected_incident(inj, &pipes, &runs, &realized, &p95) {
             incidents.push(inc);
         }
     }
@@ -186,11 +262,18 @@ pub fn generate(opts: &GenerateOptions) -> Result<Dataset> {
     let pipelines = pipes
         .iter()
         .enumerate()
-        .map(|(i, p)| pipeline_truth(p, p.upstream.map(|u| pipes[u].id.clone()), &realized[i]))
+        .map(|(i, p)| {
+            let mut t = pipeline_truth(p, p.upstream.map(|u| pipes[u].id.clone()), &realized[i]);
+            t.p95_duration_ms = p95[i];
+            if p.born >= start + p.period.max(DAY) {
+                t.first_run = realized[i].iter().find(|r| r.exists).map(|r| r.start);
+            }
+            t
+        })
         .collect();
     let rejected: u64 = counts.rejected.values().sum();
     let truth = Truth {
-        format_version: 1,
+        format_version: 2,
         seed: opts.seed,
         days: opts.days,
         start,
@@ -207,6 +290,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<Dataset> {
         },
         pipelines,
         incidents,
+        benign,
     };
     Ok(Dataset { lines, truth })
 }
@@ -249,7 +333,7 @@ fn mark_systemic_parts(incidents: &mut [Incident]) {
             (
                 i.id.clone(),
                 i.start,
-                i.end.unwrap_or(i.latest_detection),
+                i.end.unwrap_or(i.deadline),
                 i.affected_pipelines.clone(),
             )
         })
@@ -286,7 +370,10 @@ fn downstream_runs(p: &Pipe, upstream: &[Realized], dice: &mut Dice) -> Vec<Plan
                 cause: plan::FailCause::Own,
                 dur_factor: 1.0,
                 vol_factor: 1.0,
-                retry: false,
+                retries: 0,
+                drop_started: false,
+                benign: false,
+                pure: false,
                 protected: false,
             }
         })
@@ -339,7 +426,7 @@ fn failure_incidents(p: &Pipe, runs: &[Realized]) -> Vec<Incident> {
                         AlertKind::PipelineFailed,
                         r.start,
                         None,
-                        end + IMMEDIATE_SLACK,
+                        end,
                         Some(r.run_id.clone()),
                         "final failure".into(),
                     ));
@@ -352,7 +439,7 @@ fn failure_incidents(p: &Pipe, runs: &[Realized]) -> Vec<Incident> {
                         AlertKind::ConsecutiveFailures,
                         streak[0].start,
                         None,
-                        end + IMMEDIATE_SLACK,
+                        end,
                         Some(r.run_id.clone()),
                         "failure streak".into(),
                     );
@@ -393,7 +480,7 @@ fn incident(
     kind: AlertKind,
     start: Millis,
     end: Option<Millis>,
-    latest: Millis,
+    deadline: Millis,
     run_id: Option<String>,
     note: String,
 ) -> Incident {
@@ -403,7 +490,7 @@ fn incident(
         pipeline_id: Some(p.id.clone()),
         start,
         end,
-        latest_detection: latest,
+        deadline,
         severity: expected_severity(kind, p.effective_priority())
             .as_str()
             .into(),
@@ -424,33 +511,40 @@ fn related(kind: AlertKind, from: Millis, until: Option<Millis>) -> Related {
     }
 }
 
-/// The truth entry of an injected incident, with times from the realised runs.
+/// The truth entry of an injected incident, with times from the realised runs and the
+/// deadlines of the alert contract's Timeliness rules.
 fn injected_incident(
     inj: &Injected,
     pipes: &[Pipe],
     runs: &[Vec<PlannedRun>],
     realized: &[Vec<Realized>],
+    p95: &[i64],
 ) -> Option<Incident> {
     let kind = inj.kind()?;
     let end_of = |pipe: usize, run: usize| realized[pipe].get(run).and_then(|r| r.end);
     Some(match *inj {
         Injected::Outlier { pipe, run, factor } => {
+            let p = &pipes[pipe];
             let r = &realized[pipe][run];
             let end = r.end?;
+            let stuck_at = r.start + plan::stuck_allowance(p95[pipe]);
+            // A run that crosses the stuck deadline is reported as stuck: one alert.
+            let (kind, deadline, other) = if end > stuck_at {
+                (AlertKind::StuckRun, stuck_at, AlertKind::DurationAnomaly)
+            } else {
+                (kind, end + ANOMALY_SLACK, AlertKind::StuckRun)
+            };
             let mut inc = incident(
-                &pipes[pipe],
+                p,
                 kind,
                 r.start,
-                end_of(pipe, run + 1),
-                end + IMMEDIATE_SLACK,
+                end_of(pipe, run + 1).or(Some(end)),
+                deadline,
                 Some(r.run_id.clone()),
                 format!("one run {factor:.1}x its expected duration"),
             );
-            inc.related.push(related(
-                AlertKind::StuckRun,
-                r.start,
-                Some(end + IMMEDIATE_SLACK),
-            ));
+            inc.related
+                .push(related(other, r.start, Some(end + ANOMALY_SLACK)));
             inc
         }
         Injected::Step {
@@ -461,8 +555,7 @@ fn injected_incident(
             factor,
         } => {
             let p = &pipes[pipe];
-            let est = (first + 14).min(last);
-            let latest = end_of(pipe, est)? + IMMEDIATE_SLACK;
+            let deadline = end_of(pipe, (first + 11).min(last))? + ANOMALY_SLACK;
             let end = if recovers {
                 end_of(pipe, last + 1)
             } else {
@@ -473,7 +566,7 @@ fn injected_incident(
                 kind,
                 realized[pipe][first].start,
                 end,
-                latest,
+                deadline,
                 None,
                 format!(
                     "step slowdown x{factor:.2} over {} runs{}",
@@ -497,7 +590,7 @@ fn injected_incident(
             rate,
         } => {
             let p = &pipes[pipe];
-            let latest = end_of(pipe, established.min(last))? + IMMEDIATE_SLACK;
+            let deadline = end_of(pipe, established.min(last))? + ANOMALY_SLACK;
             let end = if recovers {
                 end_of(pipe, last + 1)
             } else {
@@ -508,10 +601,10 @@ fn injected_incident(
                 kind,
                 realized[pipe][first].start,
                 end,
-                latest,
+                deadline,
                 None,
                 format!(
-                    "gradual drift of {:.1}% per run up to 3x{}",
+                    "gradual drift of {:.1}% per run{}",
                     rate * 100.0,
                     if recovers { ", then back" } else { "" }
                 ),
@@ -526,42 +619,48 @@ fn injected_incident(
         Injected::Volume { pipe, run, factor } => {
             let r = &realized[pipe][run];
             let end = r.end?;
-            incident(
+            let mut inc = incident(
                 &pipes[pipe],
                 kind,
                 r.start,
-                end_of(pipe, run + 1),
-                end + IMMEDIATE_SLACK,
+                end_of(pipe, run + 1).or(Some(end)),
+                end + ANOMALY_SLACK,
                 Some(r.run_id.clone()),
                 match factor {
                     0.0 => "records dropped to zero".into(),
-                    f if f < 1.0 => format!("records collapsed to {:.0}% of normal", f * 100.0),
+                    f if f < 1.0 => format!("records collapsed to {:.1}% of normal", f * 100.0),
                     f => format!("records exploded to {f:.0}x normal"),
                 },
-            )
+            );
+            // Its duration follows the volume on some pipelines.
+            for k in [AlertKind::DurationAnomaly, AlertKind::StuckRun] {
+                inc.related
+                    .push(related(k, r.start, Some(end + ANOMALY_SLACK)));
+            }
+            inc
         }
         Injected::Stuck {
             pipe,
             run,
-            offset,
-            kill_at,
+            until,
+            finishes,
         } => {
             let p = &pipes[pipe];
             let r = &realized[pipe][run];
-            let end = kill_at;
             let mut inc = incident(
                 p,
                 kind,
                 r.start,
-                end,
-                r.start + offset + 15 * MINUTE,
+                until,
+                r.start + plan::stuck_allowance(p95[pipe]),
                 Some(r.run_id.clone()),
-                match kill_at {
-                    Some(_) => "stuck run, killed later; the schedule waited".into(),
-                    None => "stuck run, still hanging at the end; the schedule waits".into(),
+                match (until, finishes) {
+                    (None, _) => "stuck run, still hanging at the end; the schedule waits".into(),
+                    (Some(_), false) => "stuck run, killed later; the schedule waited".into(),
+                    (Some(_), true) => "stuck run, finished hours late; the schedule waited".into(),
                 },
             );
-            let held = end.map(|e| e + 2 * p.period);
+            let held = until.map(|e| e + 2 * p.period);
             inc.related
                 .push(related(AlertKind::MissedRun, r.start, held));
             inc.related
@@ -597,19 +696,21 @@ fn injected_incident(
         } => {
             let p = &pipes[pipe];
             let end = end_of(pipe, last)?;
-            let fails = realized[pipe][first..=last]
+            let fails: Vec<Millis> = realized[pipe][first..=last]
                 .iter()
                 .filter(|r| r.outcome == Outcome::Failed)
-                .count();
+                .filter_map(|r| r.end)
+                .collect();
             incident(
                 p,
                 kind,
                 realized[pipe][first].start,
                 Some(end),
-                end + IMMEDIATE_SLACK,
+                *fails.get(5)? + ANOMALY_SLACK,
                 None,
                 format!(
-                    "flaky window: {fails} of {} runs failed (drawn at {:.0}%)",
+                    "flaky period: {} of {} runs failed (drawn at {:.0}%)",
+                    fails.len(),
                     last - first + 1,
                     rate * 100.0
                 ),
@@ -637,7 +738,8 @@ fn injected_incident(
                 pipeline_id: None,
                 start: first_start,
                 end: Some(last_end + 30 * MINUTE),
-                latest_detection: fails[2].0 + IMMEDIATE_SLACK,
+                // The 5th distinct pipeline's failure (the last, when fewer fail).
+                deadline: fails[fails.len().min(5) - 1].0,
                 severity: Severity::Critical.as_str().into(),
                 team: "platform".into(),
                 run_id: None,
@@ -649,7 +751,9 @@ fn injected_incident(
                 note: format!("database unreachable: {} pipelines failed", fails.len()),
             }
         }
-        Injected::Streak { .. } | Injected::Starve { .. } => return None,
+        Injected::Streak { .. } | Injected::Starve { .. } | Injected::Surge { .. } => {
+            return None;
+        }
     })
 }
 
@@ -662,6 +766,13 @@ fn pipeline_truth(p: &Pipe, upstream: Option<String>, runs: &[Realized]) -> Pipe
         upstream: upstream.into_iter().collect(),
         cadence_ms: p.period,
         median_duration_ms: p.median as i64,
+        p95_duration_ms: 0,
+        first_run: None,
+        runs_without_started: runs
+            .iter()
+            .filter(|r| r.exists && r.started_dropped)
+            .map(|r| r.run_id.clone())
+            .collect(),
         runs_total: 0,
         runs_success: 0,
         runs_failed: 0,

@@ -21,9 +21,11 @@ pub enum Fate {
     Failed,
     Cancelled,
     Skipped,
-    /// Started, then no terminal event; killed (cancelled) at `kill_at` if given.
+    /// Started, then hangs: no terminal event until `until` (never, if None), when it
+    /// is killed (cancelled) or, if `finishes`, finally succeeds.
     Stuck {
-        kill_at: Option<Millis>,
+        until: Option<Millis>,
+        finishes: bool,
     },
     /// The scheduler never started it.
     Missing,
@@ -48,8 +50,14 @@ pub struct PlannedRun {
     pub dur_factor: f64,
     /// Multiplies the run's natural records (0 = nothing processed).
     pub vol_factor: f64,
-    /// A first attempt fails and a second succeeds.
-    pub retry: bool,
+    /// Failed attempts (each followed by a backoff) before the one that succeeds.
+    pub retries: u32,
+    /// The collector loses this run's `started` event.
+    pub drop_started: bool,
+    /// Part of a benign one-off surge.
+    pub benign: bool,
+    /// An injected single-run anomaly: its noise never pulls it back towards normal.
+    pub pure: bool,
     /// Inside or next to an incident: no natural noise here.
     pub protected: bool,
 }
@@ -63,7 +71,10 @@ impl PlannedRun {
             cause: FailCause::Own,
             dur_factor: 1.0,
             vol_factor: 1.0,
-            retry: false,
+            retries: 0,
+            drop_started: false,
+            benign: false,
+            pure: false,
             protected: false,
         }
     }
@@ -101,8 +112,8 @@ pub enum Injected {
     Stuck {
         pipe: usize,
         run: usize,
-        offset: i64,
-        kill_at: Option<Millis>,
+        until: Option<Millis>,
+        finishes: bool,
     },
     Outage {
         pipe: usize,
@@ -114,6 +125,13 @@ pub enum Injected {
         first: usize,
         last: usize,
         rate: f64,
+    },
+    /// A benign one-off surge of volume and duration (month start): not an incident.
+    Surge {
+        pipe: usize,
+        first: usize,
+        last: usize,
+        factor: f64,
     },
     Streak {
         pipe: usize,
@@ -142,26 +160,33 @@ impl Injected {
             Injected::Systemic { .. } => AlertKind::SystemicFailure,
             // Their alerts (pipeline_failed, consecutive_failures, and the downstream
             // missed runs) are derived from the realised runs.
-            Injected::Streak { .. } | Injected::Starve { .. } => return None,
+            Injected::Streak { .. } | Injected::Starve { .. } | Injected::Surge { .. } => {
+                return None;
+            }
         })
     }
 }
 
-/// The stuck threshold the truth allows for: a detector must flag a stuck run by
-/// `start + stuck_allowance + slack`.
-pub fn stuck_allowance(median: f64) -> i64 {
-    ((10.0 * median) as i64).max(3 * HOUR)
+/// An upper bound of a pipeline's natural wall durations, for planning hangs: the
+/// peak seasonal duration at the noise bound and the volume bound, plus a retry.
+pub fn duration_bound(p: &Pipe) -> f64 {
+    2.0 * p.peak_duration() * p.natural_bound() + 3.0 * p.backoff as f64
 }
 
-/// How long after a missed run's expected start its alert may come.
+/// The stuck-run deadline's allowance (alerts.md Timeliness) for a p95 duration.
+pub fn stuck_allowance(p95: i64) -> i64 {
+    (4 * p95).max(p95 + HOUR)
+}
+
+/// How long after a missed run's expected start its alert may come: three periods.
 pub fn missed_allowance(period: i64) -> i64 {
-    (3 * period).max(HOUR) + 15 * MINUTE
+    3 * period
 }
 
 /// The nominal runs of a scheduled pipeline over `[start, end)`.
 pub fn grid(p: &Pipe, start: Millis, end: Millis, dice: &mut Dice) -> Vec<PlannedRun> {
     let mut runs = Vec::new();
-    let mut nominal = start + p.phase;
+    let mut nominal = p.born.max(start);
     // Schedulers start a little late, never early; more so for long cadences.
     let max_delay = (p.period / 40).clamp(2_000, 90_000);
     while nominal < end {
@@ -248,53 +273,71 @@ impl Planner<'_> {
         }
         let a = runs[first].nominal;
         let b = runs[last].nominal + self.pipes[pipe].period;
-        a >= self.from && a <= self.until && self.occupancy.free(pipe, a - pre, b + post)
+        a >= self.from(pipe) && a <= self.until && self.occupancy.free(pipe, a - pre, b + post)
+    }
+
+    /// Where incidents may start on `pipe`: after the warm-up, and on a young pipeline
+    /// after two days and a dozen runs of its own history.
+    fn from(&self, pipe: usize) -> Millis {
+        let p = &self.pipes[pipe];
+        self.from.max(p.born + (2 * DAY).max(12 * p.period))
     }
 
     /// A run index whose nominal time falls at a random point of the window.
     fn random_run(&self, pipe: usize, dice: &mut Dice, tail: i64) -> Option<usize> {
         let runs = &self.runs[pipe];
+        let from = self.from(pipe);
         let hi = self.until - tail;
-        if hi <= self.from {
+        if hi <= from {
             return None;
         }
-        let t = dice.int(self.from, hi);
+        let t = dice.int(from, hi);
         runs.iter().position(|r| r.nominal >= t)
     }
 
+    /// One run far longer than anything natural: at least five times its expected
+    /// duration and twice the pipeline's noise bound.
     pub fn outliers(&mut self, n: usize, dice: &mut Dice) {
         let cands = self.eligible(6 * HOUR, |p| {
-            p.median >= 60_000.0 && max_factor(p, 1.45) >= 5.0
+            p.median >= 30_000.0 && room(p) >= outlier_floor(p) + 1.0
         });
         self.place(n, &cands, dice, |pl, pipe, dice| {
             let p = &pl.pipes[pipe];
             let run = pl.random_run(pipe, dice, 2 * DAY)?;
             let (pre, post) = margins(p);
-            let factor = dice.uniform(5.0, max_factor(p, 1.45).min(10.0));
+            let lo = outlier_floor(p);
+            let factor = dice.uniform(lo, room(p).min(lo + 5.0));
             if !pl.reserve(pipe, run, run, pre, post) {
                 return None;
             }
             pl.runs[pipe][run].dur_factor = factor;
+            pl.runs[pipe][run].pure = true;
             Some(Injected::Outlier { pipe, run, factor })
         });
     }
 
+    /// A step slowdown: every run from one point on takes 2-4× (more on loose
+    /// pipelines), for at least a day or two dozen runs, then recovers or lasts.
     pub fn steps(&mut self, n: usize, dice: &mut Dice) {
         let cands = self.eligible(2 * HOUR, |p| {
-            p.median >= 30_000.0 && max_factor(p, 1.45) >= 3.0
+            p.median >= 20_000.0 && room(p) >= step_floor(p) + 1.0
         });
         self.place(n, &cands, dice, |pl, pipe, dice| {
             let p = &pl.pipes[pipe];
-            let len = 40.max((8 * HOUR / p.period) as usize);
-            let first = pl.random_run(pipe, dice, len as i64 * p.period + DAY)?;
+            let len = 24.max((dice.int(DAY, 3 * DAY) / p.period) as usize);
+            let first = pl.random_run(pipe, dice, 14 * p.period + DAY)?;
             let recovers = dice.chance(0.6);
             let last = if recovers {
-                first + len - 1
+                (first + len - 1).min(pl.runs[pipe].len() - 1)
             } else {
                 pl.runs[pipe].len() - 1
             };
+            if last < first + 13 {
+                return None;
+            }
             let (pre, post) = margins(p);
-            let factor = dice.uniform(2.0, 3.0);
+            let lo = step_floor(p);
+            let factor = dice.uniform(lo, room(p).min(lo + 1.0));
             if !pl.reserve(pipe, first, last, pre, post) {
                 return None;
             }
@@ -311,34 +354,40 @@ impl Planner<'_> {
         });
     }
 
+    /// A gradual drift: each run 2-7 % slower than the one before, up to 3× (more on
+    /// loose pipelines); "degraded" from the run where it passes 1.5×.
     pub fn drifts(&mut self, n: usize, dice: &mut Dice) {
         let cands = self.eligible(2 * HOUR, |p| {
-            p.median >= 30_000.0 && max_factor(p, 1.45) >= 3.0
+            p.median >= 20_000.0 && room(p) >= drift_top(p) + 0.5
         });
         self.place(n, &cands, dice, |pl, pipe, dice| {
             let p = &pl.pipes[pipe];
-            let rate: f64 = dice.uniform(0.04, 0.07);
-            let to_top = (3.0f64.ln() / rate.ln_1p()).ceil() as usize;
-            let established = (2.5f64.ln() / rate.ln_1p()).ceil() as usize;
+            let rate: f64 = dice.uniform(0.02, 0.07);
+            let top = drift_top(p);
+            let to_top = (top.ln() / rate.ln_1p()).ceil() as usize;
+            let degraded = (1.5f64.ln() / rate.ln_1p()).ceil() as usize;
             let len = to_top + 20;
-            let first = pl.random_run(pipe, dice, len as i64 * p.period + DAY)?;
+            let first = pl.random_run(pipe, dice, (degraded as i64 + 14) * p.period + DAY)?;
             let recovers = dice.chance(0.5);
             let last = if recovers {
-                first + len - 1
+                (first + len - 1).min(pl.runs[pipe].len() - 1)
             } else {
                 pl.runs[pipe].len() - 1
             };
+            if last < first + degraded + 12 {
+                return None;
+            }
             let (pre, post) = margins(p);
             if !pl.reserve(pipe, first, last, pre, post) {
                 return None;
             }
             for (j, r) in pl.runs[pipe][first..=last].iter_mut().enumerate() {
-                r.dur_factor = (1.0 + rate).powi(j as i32 + 1).min(3.0);
+                r.dur_factor = (1.0 + rate).powi(j as i32 + 1).min(top);
             }
             Some(Injected::Drift {
                 pipe,
                 first,
-                established: first + established - 1,
+                established: first + degraded - 1 + 11,
                 last,
                 recovers,
                 rate,
@@ -346,9 +395,10 @@ impl Planner<'_> {
         });
     }
 
+    /// One run's records: zero, a collapse to a few percent, or an explosion.
     pub fn volumes(&mut self, n: usize, dice: &mut Dice) {
-        let cands = self.eligible(6 * HOUR, |_| true);
-        let mut k = 0usize;
+        let cands = self.eligible(DAY, |p| room(p) >= 2.5);
+        let mut k = dice.index(3);
         self.place(n, &cands, dice, |pl, pipe, dice| {
             let p = &pl.pipes[pipe];
             let run = pl.random_run(pipe, dice, 2 * DAY)?;
@@ -356,32 +406,40 @@ impl Planner<'_> {
             if !pl.reserve(pipe, run, run, pre, post) {
                 return None;
             }
-            let factor = [0.0, 0.05, 10.0][k % 3];
+            let factor = match k % 3 {
+                0 => 0.0,
+                1 => dice.uniform(0.005, 0.08),
+                _ => dice.uniform(8.0, 25.0),
+            };
             k += 1;
             pl.runs[pipe][run].vol_factor = factor;
+            pl.runs[pipe][run].pure = true;
             Some(Injected::Volume { pipe, run, factor })
         });
     }
 
+    /// A run that hangs (heartbeats, if any, stop): to the end of the data, or killed
+    /// later, or finishing late; the schedule waits meanwhile. Any duration, from a
+    /// 10-second job to a two-hour one.
     pub fn stuck(&mut self, n: usize, dice: &mut Dice) {
-        let cands = self.eligible(6 * HOUR, |p| p.median <= 30.0 * MINUTE as f64);
-        let mut k = 0usize;
+        let cands = self.eligible(6 * HOUR, |_| true);
+        let mut k = dice.index(3);
         self.place(n, &cands, dice, |pl, pipe, dice| {
             let p = &pl.pipes[pipe];
-            let offset = stuck_allowance(p.median);
-            let open = k.is_multiple_of(2);
-            let tail = offset + if open { 8 * HOUR } else { offset + 12 * HOUR };
+            let allowed = stuck_allowance(duration_bound(p) as i64);
+            let variant = k % 3;
+            let tail = allowed + if variant == 0 { 6 * HOUR } else { 14 * HOUR };
             let run = pl.random_run(pipe, dice, tail)?;
             let start = pl.runs[pipe][run].start;
-            let (kill_at, last) = if open {
+            let (until, last) = if variant == 0 {
                 (None, pl.runs[pipe].len() - 1)
             } else {
-                let kill = start + offset + dice.int(HOUR, 6 * HOUR);
+                let end = start + allowed + dice.int(HOUR, 8 * HOUR);
                 let last = pl.runs[pipe]
                     .iter()
-                    .rposition(|r| r.nominal < kill)
+                    .rposition(|r| r.nominal < end)
                     .unwrap_or(run);
-                (Some(kill), last)
+                (Some(end), last)
             };
             let (pre, post) = margins(p);
             let guard = (last + 1).min(pl.runs[pipe].len() - 1);
@@ -389,7 +447,8 @@ impl Planner<'_> {
                 return None;
             }
             k += 1;
-            pl.runs[pipe][run].fate = Fate::Stuck { kill_at };
+            let finishes = variant == 2;
+            pl.runs[pipe][run].fate = Fate::Stuck { until, finishes };
             // The scheduler runs one at a time: the stuck run holds up the schedule.
             for r in &mut pl.runs[pipe][run + 1..=last] {
                 r.fate = Fate::Missing;
@@ -397,8 +456,8 @@ impl Planner<'_> {
             Some(Injected::Stuck {
                 pipe,
                 run,
-                offset,
-                kill_at,
+                until,
+                finishes,
             })
         });
     }
@@ -407,7 +466,7 @@ impl Planner<'_> {
         let cands = self.eligible(DAY, |_| true);
         self.place(n, &cands, dice, |pl, pipe, dice| {
             let p = &pl.pipes[pipe];
-            let len = 4.max(((2 * HOUR) as f64 / p.period as f64).ceil() as usize);
+            let len = 4.max(((2 * HOUR) as f64 / p.period as f64).ceil() as usize) + dice.index(4);
             let first = pl.random_run(pipe, dice, (len as i64 + 2) * p.period)?;
             let resume = first + len;
             let (pre, post) = margins(p);
@@ -425,22 +484,21 @@ impl Planner<'_> {
         });
     }
 
+    /// A flaky period: failures mixed with successes (never three in a row), at a rate
+    /// of 20-60 %, from a dozen runs to three days long, with at least six failures.
     pub fn flaky(&mut self, n: usize, dice: &mut Dice) {
-        let cands = self.eligible(HOUR, |_| true);
+        let cands = self.eligible(2 * HOUR, |_| true);
         self.place(n, &cands, dice, |pl, pipe, dice| {
             let p = &pl.pipes[pipe];
-            let len = 24
-                .max((6 * HOUR / p.period) as usize)
-                .min((DAY / p.period) as usize);
+            let longest = ((3 * DAY / p.period) as usize).clamp(16, 240);
+            let len = dice.log_uniform(12.0, longest as f64).round() as usize;
             let first = pl.random_run(pipe, dice, len as i64 * p.period + DAY)?;
             let last = first + len - 1;
             let (_, post) = margins(p);
             if !pl.reserve(pipe, first, last, 3 * DAY, post) {
                 return None;
             }
-            let rate = dice.uniform(0.3, 0.5);
-            // Failures mixed with successes: never three in a row (that would be a
-            // streak, another kind), and at least a quarter of the window.
+            let rate = dice.uniform(0.2, 0.6);
             let pattern = loop {
                 let mut fails = Vec::with_capacity(len);
                 for j in 0..len {
@@ -453,8 +511,7 @@ impl Planner<'_> {
                 if len >= 3 && fails[1] && fails[2] {
                     fails[2] = false;
                 }
-                let count = fails.iter().filter(|f| **f).count();
-                if count * 4 >= len {
+                if fails.iter().filter(|f| **f).count() >= 6 {
                     break fails;
                 }
             };
@@ -468,6 +525,43 @@ impl Planner<'_> {
                 first,
                 last,
                 rate,
+            })
+        });
+    }
+
+    /// Benign one-off surges: on the first day of a month (or, when the data holds no
+    /// month start after the warm-up, one quarter-close day), a pipeline processes 3-8×
+    /// its records and takes up to 2.5× longer. Nothing in its history predicts it.
+    pub fn surges(&mut self, n: usize, dice: &mut Dice) {
+        let cands = self.eligible(DAY, |p| room(p) >= 3.0);
+        let day = month_start_after(self.from + DAY, self.until - DAY).unwrap_or_else(|| {
+            let t = dice.int(self.from + DAY, (self.until - DAY).max(self.from + DAY + 1));
+            t - t % DAY
+        });
+        self.place(n, &cands, dice, |pl, pipe, dice| {
+            let p = &pl.pipes[pipe];
+            let runs = &pl.runs[pipe];
+            let first = runs.iter().position(|r| r.nominal >= day)?;
+            let last = runs.iter().rposition(|r| r.nominal < day + DAY)?;
+            if last < first {
+                return None;
+            }
+            let (pre, post) = margins(p);
+            if !pl.reserve(pipe, first, last, pre, post) {
+                return None;
+            }
+            let factor = dice.uniform(3.0, 8.0);
+            let extra = dice.uniform(1.0, 1.6);
+            for r in &mut pl.runs[pipe][first..=last] {
+                r.vol_factor = factor;
+                r.dur_factor = extra;
+                r.benign = true;
+            }
+            Some(Injected::Surge {
+                pipe,
+                first,
+                last,
+                factor,
             })
         });
     }
@@ -510,7 +604,7 @@ impl Planner<'_> {
         });
     }
 
-    /// One error (a database host unreachable) fails 3-5 pipelines of at least two
+    /// One error (a database host unreachable) fails 3-6 pipelines of at least two
     /// teams within a quarter of an hour.
     pub fn systemic(&mut self, n: usize, dice: &mut Dice) {
         let cands = self.eligible(HOUR, |_| true);
@@ -528,7 +622,7 @@ impl Planner<'_> {
             let mut order = cands.clone();
             dice.shuffle(&mut order);
             for pipe in order {
-                if chosen.len() >= 5 {
+                if chosen.len() >= 6 {
                     break;
                 }
                 let Some(run) = self.runs[pipe]
@@ -593,26 +687,60 @@ impl Planner<'_> {
 }
 
 /// The largest duration factor a run can take without running into the next one.
-fn max_factor(p: &Pipe, seasonal_headroom: f64) -> f64 {
-    0.8 * p.period as f64 / (p.median * seasonal_headroom)
+fn room(p: &Pipe) -> f64 {
+    0.8 * p.period as f64 / (p.peak_duration() * p.natural_bound())
 }
 
-/// Natural noise on runs that are not protected: retries that succeed, cancelled and
-/// skipped runs, and rare isolated failures (about one per ten days on most
+/// The smallest injected outlier factor: at least 5× and twice anything natural.
+fn outlier_floor(p: &Pipe) -> f64 {
+    5.0f64.max(2.0 * p.natural_bound())
+}
+
+/// The smallest step factor: 2×, more where the noise is loose.
+fn step_floor(p: &Pipe) -> f64 {
+    2.0f64.max((2.0 * p.noise.sigma).exp())
+}
+
+/// Where a drift levels off: 3×, more where the noise is loose.
+fn drift_top(p: &Pipe) -> f64 {
+    3.0f64.max((3.0 * p.noise.sigma).exp())
+}
+
+/// The first midnight UTC of a month in [from, until), if any.
+fn month_start_after(from: Millis, until: Millis) -> Option<Millis> {
+    use chrono::{Datelike, TimeZone, Utc};
+    let mut t = from - from.rem_euclid(DAY);
+    while t < until {
+        if t >= from && Utc.timestamp_millis_opt(t).single()?.day() == 1 {
+            return Some(t);
+        }
+        t += DAY;
+    }
+    None
+}
+
+/// Natural noise on runs that are not protected: retries that succeed (one or two
+/// failed attempts, each followed by a backoff), cancelled and skipped runs, lost
+/// `started` events, and rare isolated failures (about one per ten days on most
 /// pipelines, never two within 20 runs or two days).
 pub fn add_noise(p: &Pipe, runs: &mut [PlannedRun], days: u32, dice: &mut Dice) {
     let feeds_others = !p.downstreams.is_empty();
+    // A lost `started` leaves the start derivable: from `duration_ms`, or `scheduled_at`.
+    let can_drop = p.sends_duration || p.airflow_ids;
     for r in runs.iter_mut() {
         if r.protected || r.fate != Fate::Success {
             continue;
         }
         let x = dice.unit();
         if x < 0.03 {
-            r.retry = true;
+            r.retries = if dice.chance(0.8) { 1 } else { 2 };
         } else if !feeds_others && x < 0.034 {
             r.fate = Fate::Cancelled;
         } else if !feeds_others && x < 0.041 {
             r.fate = Fate::Skipped;
+        }
+        if can_drop && r.fate != Fate::Skipped && dice.chance(p.drop_started) {
+            r.drop_started = true;
         }
     }
     if feeds_others || runs.is_empty() || !dice.chance(0.6) {
@@ -633,7 +761,7 @@ pub fn add_noise(p: &Pipe, runs: &mut [PlannedRun], days: u32, dice: &mut Dice) 
                     .all(|r| !r.protected && r.fate == Fate::Success);
             if clear {
                 runs[k].fate = Fate::Failed;
-                runs[k].retry = false;
+                runs[k].retries = 0;
                 let hi = (k + 3).min(runs.len() - 1);
                 for r in &mut runs[k.saturating_sub(3)..=hi] {
                     r.protected = true;
@@ -650,18 +778,31 @@ mod tests {
     use crate::generate::world::{Dice, make_pipes};
 
     #[test]
-    fn allowances_table() {
-        assert_eq!(stuck_allowance(60_000.0), 3 * HOUR);
-        assert_eq!(stuck_allowance(30.0 * MINUTE as f64), 5 * HOUR);
-        assert_eq!(missed_allowance(5 * MINUTE), HOUR + 15 * MINUTE);
-        assert_eq!(missed_allowance(DAY), 3 * DAY + 15 * MINUTE);
+    fn allowances_follow_the_timeliness_rules() {
+        // A 10-minute job: p95 + 1 h; a 2-hour one: 4 × p95.
+        assert_eq!(stuck_allowance(10 * MINUTE), 70 * MINUTE);
+        assert_eq!(stuck_allowance(2 * HOUR), 8 * HOUR);
+        assert_eq!(stuck_allowance(20 * MINUTE), 80 * MINUTE);
+        assert_eq!(missed_allowance(5 * MINUTE), 15 * MINUTE);
+        assert_eq!(missed_allowance(DAY), 3 * DAY);
+    }
+
+    #[test]
+    fn month_starts_are_found() {
+        let oct1 = crate::generate::GenerateOptions::DEFAULT_START;
+        assert_eq!(
+            month_start_after(oct1 + DAY, oct1 + 40 * DAY),
+            Some(oct1 + 31 * DAY)
+        );
+        assert_eq!(month_start_after(oct1, oct1 + 2 * DAY), Some(oct1));
+        assert_eq!(month_start_after(oct1 + DAY, oct1 + 20 * DAY), None);
     }
 
     #[test]
     fn natural_failures_are_isolated_and_avoid_protected_runs() {
         let start = crate::generate::GenerateOptions::DEFAULT_START;
         let mut dice = Dice::new(5);
-        let pipes = make_pipes(60, start, &mut dice);
+        let pipes = make_pipes(60, start, 60, &mut dice);
         let mut failures = 0;
         for p in pipes
             .iter()
@@ -685,7 +826,7 @@ mod tests {
             assert!(
                 runs[n / 2..n / 2 + 5]
                     .iter()
-                    .all(|r| r.fate == Fate::Success && !r.retry)
+                    .all(|r| r.fate == Fate::Success && r.retries == 0)
             );
         }
         assert!(failures > 10, "some natural failures happen ({failures})");

@@ -72,6 +72,23 @@ pub struct Truth {
     pub lines: LineCounts,
     pub pipelines: Vec<PipelineTruth>,
     pub incidents: Vec<Incident>,
+    /// Benign one-off behaviour no detector can learn (a month-start surge): alerts of
+    /// the listed kinds on that pipeline inside the span are neither credited nor
+    /// blamed.
+    #[serde(default)]
+    pub benign: Vec<Benign>,
+}
+
+/// A span of benign, unlearnable behaviour on one pipeline.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Benign {
+    pub pipeline_id: String,
+    pub kinds: Vec<String>,
+    #[serde(with = "rfc3339")]
+    pub from: Millis,
+    #[serde(with = "rfc3339")]
+    pub until: Millis,
+    pub note: String,
 }
 
 /// What the events file holds, line by line.
@@ -102,6 +119,17 @@ pub struct PipelineTruth {
     pub upstream: Vec<String>,
     pub cadence_ms: i64,
     pub median_duration_ms: i64,
+    /// The largest seasonal p95 of its successful runs' durations (by hour of day and
+    /// by weekday), which the stuck-run deadline is measured from.
+    #[serde(default)]
+    pub p95_duration_ms: i64,
+    /// The nominal time of its first run: a young pipeline starts mid-history.
+    #[serde(default, with = "rfc3339_opt", skip_serializing_if = "Option::is_none")]
+    pub first_run: Option<Millis>,
+    /// Runs whose `started` event was lost by the collector (their start must be
+    /// derived from the terminal event).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs_without_started: Vec<String>,
     pub runs_total: u64,
     pub runs_success: u64,
     pub runs_failed: u64,
@@ -124,9 +152,10 @@ pub struct Incident {
     /// When the condition ended in the data; None if still open at the data end.
     #[serde(with = "rfc3339_opt")]
     pub end: Option<Millis>,
-    /// The latest acceptable `started_at` of its alert.
-    #[serde(with = "rfc3339")]
-    pub latest_detection: Millis,
+    /// The deadline: the latest acceptable `started_at` of its alert (the Timeliness
+    /// rules of the alert contract). An alert after it is late and does not match.
+    #[serde(with = "rfc3339", alias = "latest_detection")]
+    pub deadline: Millis,
     pub severity: String,
     pub team: String,
     /// The run that triggers it, where one does.

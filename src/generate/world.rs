@@ -94,6 +94,13 @@ impl Dice {
         }
     }
 
+    /// Student's t with `df` degrees of freedom (integer df: a normal over the root of
+    /// a chi-square drawn as a sum of squared normals).
+    pub fn student_t(&mut self, df: u32) -> f64 {
+        let chi2: f64 = (0..df.max(1)).map(|_| self.normal().powi(2)).sum();
+        self.normal() / (chi2 / df.max(1) as f64).sqrt().max(1e-9)
+    }
+
     /// Log-uniform in [lo, hi].
     pub fn log_uniform(&mut self, lo: f64, hi: f64) -> f64 {
         (lo.ln() + (hi.ln() - lo.ln()) * self.unit()).exp()
@@ -142,18 +149,25 @@ pub struct Pipe {
     pub cadence: Cadence,
     /// Median duration in ms, before seasonality.
     pub median: f64,
-    /// Log-space standard deviation of duration noise.
-    pub sigma: f64,
-    /// Hour-of-day amplitude (relative) and peak hour of durations.
-    pub hod_amp: f64,
+    /// Duration noise around the seasonal expectation (heavy-tailed, bounded).
+    pub noise: Noise,
+    /// Hour of the daily peak (UTC) and the seasonal profile.
     pub hod_peak: f64,
-    /// Duration multiplier on Mondays (backlog after the weekend).
-    pub monday: f64,
-    /// Median records per run on a weekday.
+    pub season: Season,
+    /// Median records per run on a weekday at the peak hour.
     pub records: f64,
-    /// Records multiplier on Saturdays and Sundays.
-    pub weekend_volume: f64,
+    /// Log-scale spread of volume noise (bounded at 2.5 sd).
     pub volume_sigma: f64,
+    /// Durations follow volume: duration ∝ (records / expected records)^vol_beta.
+    pub vol_beta: f64,
+    /// First nominal run: young pipelines start mid-history.
+    pub born: Millis,
+    /// `running` heartbeats every this many ms during an attempt (None: none).
+    pub heartbeat: Option<i64>,
+    /// Share of runs whose `started` event the collector loses.
+    pub drop_started: f64,
+    /// Backoff before the first retry (doubling for later ones).
+    pub backoff: i64,
     pub upstream: Option<usize>,
     pub downstreams: Vec<usize>,
     /// Plain words unique to this pipeline, used in its error messages.
@@ -178,27 +192,157 @@ impl Pipe {
         self.priority.unwrap_or_default()
     }
 
+    /// Expected duration and records of a run starting at `t`, before noise.
+    pub fn expected(&self, t: Millis) -> (f64, f64) {
+        let (d, v) = self.season.log_factors(t, self.period, self.hod_peak);
+        (self.median * d.exp(), self.records * v.exp())
+    }
+
     /// Expected duration of a run starting at `t`, before noise.
     pub fn seasonal_duration(&self, t: Millis) -> f64 {
-        let dt = Utc.timestamp_millis_opt(t).single().unwrap_or_default();
-        let hour = dt.hour() as f64 + dt.minute() as f64 / 60.0;
-        let hod =
-            1.0 + self.hod_amp * (std::f64::consts::TAU * (hour - self.hod_peak) / 24.0).cos();
-        let dow = if dt.weekday().num_days_from_monday() == 0 {
-            self.monday
-        } else {
-            1.0
-        };
-        self.median * hod * dow
+        self.expected(t).0
     }
 
     /// Expected records of a successful run starting at `t`, before noise.
     pub fn seasonal_records(&self, t: Millis) -> f64 {
+        self.expected(t).1
+    }
+
+    /// The largest ratio of a natural duration to its seasonal expectation: the noise
+    /// bound times the most that following volume can add.
+    pub fn natural_bound(&self) -> f64 {
+        self.noise.cap * (2.5 * self.volume_sigma * self.vol_beta).exp().min(2.0)
+    }
+
+    /// The largest expected duration over the week (an upper bound for planning).
+    pub fn peak_duration(&self) -> f64 {
+        (0..7 * 24)
+            .map(|h| self.seasonal_duration(self.born + h * HOUR))
+            .fold(0.0, f64::max)
+    }
+}
+
+/// Shape of a pipeline's duration noise: log-scale spread, tail family, and the bound
+/// (as a ratio) that natural noise never exceeds either way, so that an injected
+/// outlier is always beyond anything natural.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Noise {
+    pub sigma: f64,
+    pub tail: Tail,
+    pub cap: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tail {
+    Normal,
+    /// Student's t with this many degrees of freedom.
+    StudentT(u32),
+    /// A normal with a share of draws from a component this many times wider.
+    Mixture {
+        share: f64,
+        wide: f64,
+    },
+}
+
+impl Noise {
+    /// One multiplicative noise factor in [1/cap, cap].
+    pub fn factor(&self, dice: &mut Dice) -> f64 {
+        let z = match self.tail {
+            Tail::Normal => dice.normal(),
+            Tail::StudentT(df) => dice.student_t(df),
+            Tail::Mixture { share, wide } => {
+                let z = dice.normal();
+                if dice.chance(share) { z * wide } else { z }
+            }
+        };
+        let bound = self.cap.ln();
+        (self.sigma * z).clamp(-bound, bound).exp()
+    }
+}
+
+/// Hour-of-week profile on the log scale. Frequent jobs are shorter and lighter at
+/// night and at weekends; at weekends the daily curve is also flattened (a weekday ×
+/// hour interaction); Monday morning may carry a backlog. Durations follow the volume
+/// profile to the power `dur_follows`, plus their own part.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Season {
+    /// ln of the night/day ratio of volume (≤ 0) and of duration's own part.
+    pub night_vol: f64,
+    pub night_dur: f64,
+    /// ln of the weekend/weekday ratio.
+    pub weekend_vol: f64,
+    pub weekend_dur: f64,
+    /// How much of the daily curve is left at weekends (0..1).
+    pub weekend_flatten: f64,
+    /// ln of the Monday-morning backlog factor (≥ 0).
+    pub monday: f64,
+    pub dur_follows: f64,
+}
+
+impl Season {
+    /// (ln duration factor, ln volume factor) at `t`.
+    pub fn log_factors(&self, t: Millis, period: i64, peak: f64) -> (f64, f64) {
         let dt = Utc.timestamp_millis_opt(t).single().unwrap_or_default();
-        let weekend = dt.weekday().num_days_from_monday() >= 5;
-        let hour = dt.hour() as f64;
-        let hod = 1.0 + 0.08 * (std::f64::consts::TAU * (hour - 14.0) / 24.0).cos();
-        self.records * hod * if weekend { self.weekend_volume } else { 1.0 }
+        let hour = dt.hour() as f64 + dt.minute() as f64 / 60.0;
+        let wd = dt.weekday().num_days_from_monday();
+        let weekend = wd >= 5;
+        let (mut v, mut d) = (0.0, 0.0);
+        if period < DAY {
+            // 1 at the peak hour, 0 twelve hours away.
+            let day = 0.5 * (1.0 + (std::f64::consts::TAU * (hour - peak) / 24.0).cos());
+            let amp = if weekend { self.weekend_flatten } else { 1.0 };
+            v += self.night_vol * (1.0 - day) * amp;
+            d += self.night_dur * (1.0 - day) * amp;
+            if wd == 0 && hour < 12.0 {
+                let fade = 1.0 - hour / 12.0;
+                v += self.monday * fade;
+                d += self.monday * fade;
+            }
+        } else if wd == 0 {
+            v += self.monday;
+            d += self.monday;
+        }
+        if weekend {
+            v += self.weekend_vol;
+            d += self.weekend_dur;
+        }
+        (d + self.dur_follows * v, v)
+    }
+}
+
+/// Per-seed habits of a world: how spread, tailed, seasonal and lossy its pipelines
+/// tend to be. Drawn once per seed, so two worlds differ in kind, not only in detail.
+#[derive(Debug, Clone)]
+pub struct Style {
+    pub cadence_weights: Vec<f64>,
+    pub max_sigma: f64,
+    pub tail_weights: [f64; 3],
+    pub seasonal_share: f64,
+    pub follow_share: f64,
+    pub young_share: f64,
+    pub heartbeat_share: f64,
+    pub max_drop_started: f64,
+}
+
+impl Style {
+    pub fn draw(dice: &mut Dice) -> Style {
+        Style {
+            cadence_weights: CADENCES
+                .iter()
+                .map(|c| c.1 * dice.log_uniform(0.4, 2.5))
+                .collect(),
+            max_sigma: dice.uniform(0.25, 0.6),
+            tail_weights: [
+                dice.uniform(0.1, 1.0),
+                dice.uniform(0.2, 1.0),
+                dice.uniform(0.1, 1.0),
+            ],
+            seasonal_share: dice.uniform(0.4, 0.9),
+            follow_share: dice.uniform(0.3, 0.8),
+            young_share: dice.uniform(0.05, 0.2),
+            heartbeat_share: dice.uniform(0.2, 0.7),
+            max_drop_started: dice.uniform(0.005, 0.04),
+        }
     }
 }
 
@@ -335,12 +479,14 @@ fn cron_text(period: i64, phase: i64, start: Millis) -> String {
     }
 }
 
-/// Builds `n` pipelines. `start` must be a midnight UTC (cron phases rely on it).
-pub fn make_pipes(n: usize, start: Millis, dice: &mut Dice) -> Vec<Pipe> {
-    let weights: Vec<f64> = CADENCES.iter().map(|c| c.1).collect();
+/// Builds `n` pipelines over data starting at `start` (a midnight UTC; cron phases
+/// rely on it) and lasting `days`.
+pub fn make_pipes(n: usize, start: Millis, days: u32, dice: &mut Dice) -> Vec<Pipe> {
+    let style = Style::draw(dice);
+    let span = days as i64 * DAY;
     let mut pipes: Vec<Pipe> = Vec::with_capacity(n);
     for i in 0..n {
-        let (period, _, tag) = CADENCES[dice.weighted(&weights)];
+        let (period, _, tag) = CADENCES[dice.weighted(&style.cadence_weights)];
         let team_ix = dice.index(TEAMS.len());
         let team = if i % 25 == 24 {
             None
@@ -361,15 +507,21 @@ pub fn make_pipes(n: usize, start: Millis, dice: &mut Dice) -> Vec<Pipe> {
         };
         // Phase: a whole minute inside the period (and inside the day for longer ones).
         let phase_span = period.min(DAY);
-        let phase = dice.int(0, phase_span / MINUTE) * MINUTE
+        let mut phase = dice.int(0, phase_span / MINUTE) * MINUTE
             + if period == WEEK {
                 dice.int(0, 7) * DAY
             } else {
                 0
             };
+        // Young pipelines: the first run comes a fifth to three fifths into the data,
+        // on the pipeline's own grid (so a cron expression still describes it).
+        if period < WEEK && i % 3 != 0 && dice.chance(style.young_share) && days >= 10 {
+            let late = dice.int(span / 5, span * 3 / 5);
+            phase += late - late % period;
+        }
         // Durations: seconds to hours, always well inside the period.
-        let max_median = (0.3 * period as f64).min(2.0 * HOUR as f64);
-        let median = dice.log_uniform(5_000.0, max_median.max(6_000.0));
+        let max_median = (0.25 * period as f64).min(2.0 * HOUR as f64);
+        let median = dice.log_uniform(4_000.0, max_median.max(6_000.0));
         let noun = NOUNS[dice.index(NOUNS.len())];
         let domain = team.as_deref().unwrap_or("shared").replace('-', "_");
         let cadence = if period == WEEK {
@@ -381,6 +533,59 @@ pub fn make_pipes(n: usize, start: Millis, dice: &mut Dice) -> Vec<Pipe> {
                 _ => Cadence::Learned,
             }
         };
+        let sigma = dice.log_uniform(0.015, style.max_sigma);
+        let tail = match dice.weighted(&style.tail_weights) {
+            0 => Tail::Normal,
+            1 => Tail::StudentT(dice.int(2, 7) as u32),
+            _ => Tail::Mixture {
+                share: dice.uniform(0.02, 0.12),
+                wide: dice.uniform(2.5, 5.0),
+            },
+        };
+        let noise = Noise {
+            sigma,
+            tail,
+            cap: (5.0 * sigma).exp().clamp(1.6, 3.0),
+        };
+        let seasonal = dice.chance(style.seasonal_share);
+        let follows = dice.chance(style.follow_share);
+        let frequent = period < DAY;
+        let season = Season {
+            night_vol: if seasonal && frequent {
+                dice.uniform(0.25, 0.9f64).ln()
+            } else {
+                0.0
+            },
+            night_dur: if seasonal && frequent {
+                dice.uniform(0.7, 1.0f64).ln()
+            } else {
+                0.0
+            },
+            weekend_vol: if seasonal {
+                dice.uniform(0.2, 0.85f64).ln()
+            } else if dice.chance(0.3) {
+                dice.uniform(0.7, 1.0f64).ln()
+            } else {
+                0.0
+            },
+            weekend_dur: if seasonal && frequent {
+                dice.uniform(0.75, 1.0f64).ln()
+            } else {
+                0.0
+            },
+            weekend_flatten: dice.uniform(0.2, 1.0),
+            monday: if dice.chance(0.35) {
+                dice.uniform(1.1, 1.4f64).ln()
+            } else {
+                0.0
+            },
+            dur_follows: if follows { dice.uniform(0.3, 0.9) } else { 0.0 },
+        };
+        let heartbeat = if dice.chance(style.heartbeat_share) {
+            Some(((median / 12.0) as i64).clamp(MINUTE, 15 * MINUTE) / MINUTE * MINUTE)
+        } else {
+            None
+        };
         pipes.push(Pipe {
             id: format!("{domain}_{noun}_{tag}_{i:03}"),
             team,
@@ -390,25 +595,16 @@ pub fn make_pipes(n: usize, start: Millis, dice: &mut Dice) -> Vec<Pipe> {
             phase,
             cadence,
             median,
-            sigma: dice.uniform(0.06, 0.22),
-            hod_amp: if period < DAY {
-                dice.uniform(0.0, 0.2)
-            } else {
-                0.0
-            },
-            hod_peak: dice.uniform(0.0, 24.0),
-            monday: if dice.chance(0.3) {
-                dice.uniform(1.15, 1.35)
-            } else {
-                1.0
-            },
+            noise,
+            hod_peak: dice.uniform(8.0, 20.0),
+            season,
             records: dice.log_uniform(200.0, 5_000_000.0),
-            weekend_volume: if dice.chance(0.6) {
-                dice.uniform(0.3, 0.75)
-            } else {
-                1.0
-            },
-            volume_sigma: dice.uniform(0.03, 0.1),
+            volume_sigma: dice.log_uniform(0.02, 0.3),
+            vol_beta: if follows { dice.uniform(0.4, 1.0) } else { 0.0 },
+            born: start + phase,
+            heartbeat,
+            drop_started: dice.uniform(0.0, style.max_drop_started),
+            backoff: dice.log_uniform(20_000.0, 8.0 * MINUTE as f64) as i64,
             upstream: None,
             downstreams: Vec::new(),
             phrase: phrase(i),
@@ -449,7 +645,10 @@ fn link_lineage(pipes: &mut [Pipe], dice: &mut Dice) {
         pipes[i].cadence = Cadence::Learned;
         pipes[up].downstreams.push(i);
         pipes[up].median = pipes[up].median.min(0.04 * period as f64);
-        pipes[up].sigma = pipes[up].sigma.min(0.12);
+        pipes[up].noise.sigma = pipes[up].noise.sigma.min(0.12);
+        pipes[up].noise.cap = pipes[up].noise.cap.min(1.6);
+        // A downstream is as old as its upstream.
+        pipes[i].born = pipes[up].born;
     }
 }
 
@@ -502,5 +701,14 @@ mod tests {
             assert_eq!(x, y);
             assert!(x.abs() <= 2.5);
         }
+        let noise = Noise {
+            sigma: 0.4,
+            tail: Tail::StudentT(2),
+            cap: 2.0,
+        };
+        let draws: Vec<f64> = (0..5000).map(|_| noise.factor(&mut a)).collect();
+        assert!(draws.iter().all(|f| (0.5..=2.0).contains(f)));
+        // Heavy tails reach the bound now and then; a normal of that spread rarely would.
+        assert!(draws.iter().filter(|f| **f >= 1.999).count() > 25);
     }
 }
