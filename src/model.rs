@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Epoch milliseconds, UTC. Every timestamp inside pipemon is one of these.
 pub type Millis = i64;
@@ -284,8 +284,12 @@ pub struct Event {
 pub struct Run {
     pub pipeline_id: String,
     pub run_id: String,
-    /// When the run began: its first `started` event, else its earliest event.
+    /// The best estimate of when the run began (`start_source` says how it was
+    /// found): its first `started` event; else its terminal event's time minus
+    /// `duration_ms`; else its scheduled time; else its earliest event. A derived
+    /// start is never later than the earliest event.
     pub start_at: Millis,
+    pub start_source: StartSource,
     pub first_event_at: Millis,
     pub last_event_at: Millis,
     pub started_at: Option<Millis>,
@@ -301,6 +305,52 @@ pub struct Run {
     pub error_message: Option<String>,
     pub task_id: Option<String>,
     pub scheduled_at: Option<Millis>,
+    /// Wall time of the final attempt alone: the whole duration for a run without
+    /// retries; for a retried run, from the later of its latest `started` and its
+    /// latest `retrying` event to the terminal event. None while running, or when
+    /// the events do not show where the final attempt began.
+    pub final_attempt_ms: Option<i64>,
+    /// The run's latest sign of life before its end: the latest of its start and
+    /// its `started`, `running` and `retrying` events.
+    pub last_alive_at: Millis,
+    /// How many `running` (heartbeat) events the run has.
+    pub heartbeats: i64,
+}
+
+/// Which evidence gave a run's `start_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StartSource {
+    /// The run's first `started` event.
+    #[default]
+    Started,
+    /// The terminal event's time minus its `duration_ms` (`started` was lost).
+    Duration,
+    /// The run's `scheduled_at` (no `started`, no duration).
+    Scheduled,
+    /// The earliest event the run has.
+    FirstEvent,
+}
+
+impl StartSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartSource::Started => "started",
+            StartSource::Duration => "duration",
+            StartSource::Scheduled => "scheduled",
+            StartSource::FirstEvent => "first_event",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StartSource> {
+        Some(match s {
+            "started" => StartSource::Started,
+            "duration" => StartSource::Duration,
+            "scheduled" => StartSource::Scheduled,
+            "first_event" => StartSource::FirstEvent,
+            _ => return None,
+        })
+    }
 }
 
 /// A run's outcome; `Running` means no terminal event has been seen.

@@ -56,6 +56,9 @@ pub struct DetectConfig {
     pub history_runs: usize,
     /// Successful runs remembered per hour-of-day and per day-of-week slot. Default 12.
     pub seasonal_runs: usize,
+    /// Runs an hour-of-day or day-of-week slot needs before its p95 counts toward
+    /// the stuck threshold (never fewer than `stuck_min_history`). Default 1.
+    pub seasonal_min_runs: usize,
 
     /// Consecutive final failures that raise `consecutive_failures`. Default 3.
     pub failure_streak: usize,
@@ -128,15 +131,25 @@ pub struct DetectConfig {
     /// (weekend dips) has been seen once. Default 7d.
     pub volume_min_span: Dur,
 
-    /// A run is stuck after `stuck_factor` × the p95 duration of its successful runs… Default 5.
+    /// A run is stuck after max(`stuck_factor` × p95, p95 + `stuck_slack`) −
+    /// `stuck_margin`, p95 being the largest of the recent and the same-hour and
+    /// same-weekday p95s of its successful durations (the contract's deadline, a
+    /// margin early). Defaults 4, 1h, 5m.
     pub stuck_factor: f64,
-    /// …but never sooner than this (short jobs run late for many benign reasons, and a
-    /// duration outlier must finish before it can be told from a hang). Default 3h.
-    pub stuck_floor: Dur,
-    /// Threshold while there are fewer than `stuck_min_history` successful runs. Default 6h.
+    pub stuck_slack: Dur,
+    pub stuck_margin: Dur,
+    /// Threshold while there are no successful durations. Default 6h. (With 1 to
+    /// `stuck_min_history` − 1 of them: max(3 × median, median + `stuck_slack`).)
     pub stuck_default: Dur,
-    /// Successful runs needed to learn the threshold. Default 5.
+    /// Successful runs needed to learn the p95. Default 5.
     pub stuck_min_history: usize,
+    /// A run whose heartbeats (`running` events) stop for `stuck_heartbeat_factor`
+    /// × the pipeline's median heartbeat interval, and at least
+    /// `stuck_heartbeat_min`, is hung; the interval is learned from
+    /// `stuck_heartbeat_runs` completed runs with heartbeats. Defaults 5, 10m, 3.
+    pub stuck_heartbeat_factor: f64,
+    pub stuck_heartbeat_min: Dur,
+    pub stuck_heartbeat_runs: usize,
 
     /// Tolerance after an expected start, as a fraction of the period… Default 0.25.
     pub missed_tolerance_fraction: f64,
@@ -163,6 +176,7 @@ impl Default for DetectConfig {
             platform_team: "platform".to_string(),
             history_runs: 128,
             seasonal_runs: 12,
+            seasonal_min_runs: 1,
             failure_streak: 3,
             rate_window_runs: 20,
             rate_alpha: 1e-4,
@@ -190,8 +204,12 @@ impl Default for DetectConfig {
             degradation_min_span: Dur::days(7),
             volume_min_ratio: 3.0,
             volume_min_span: Dur::days(7),
-            stuck_factor: 5.0,
-            stuck_floor: Dur::hours(3),
+            stuck_factor: 4.0,
+            stuck_slack: Dur::hours(1),
+            stuck_margin: Dur::mins(5),
+            stuck_heartbeat_factor: 5.0,
+            stuck_heartbeat_min: Dur::mins(10),
+            stuck_heartbeat_runs: 3,
             stuck_default: Dur::hours(6),
             stuck_min_history: 5,
             missed_tolerance_fraction: 0.25,
@@ -239,6 +257,11 @@ impl DetectConfig {
             count(self.seasonal_runs, 1, 255),
             "seasonal_runs",
             "must be between 1 and 255",
+        );
+        need(
+            count(self.seasonal_min_runs, 0, 255),
+            "seasonal_min_runs",
+            "must be between 0 and 255",
         );
         need(
             count(self.failure_streak, 2, 1000),
@@ -381,9 +404,29 @@ impl DetectConfig {
             "must be between 1 and 10000",
         );
         need(
-            dur(self.stuck_floor),
-            "stuck_floor",
+            dur(self.stuck_slack),
+            "stuck_slack",
             "must be at most 3650d",
+        );
+        need(
+            dur(self.stuck_margin) && self.stuck_margin.ms() <= self.stuck_slack.ms(),
+            "stuck_margin",
+            "must be at most stuck_slack",
+        );
+        need(
+            real(self.stuck_heartbeat_factor, 1.0, 1e4),
+            "stuck_heartbeat_factor",
+            "must be between 1 and 10000",
+        );
+        need(
+            dur(self.stuck_heartbeat_min),
+            "stuck_heartbeat_min",
+            "must be at most 3650d",
+        );
+        need(
+            count(self.stuck_heartbeat_runs, 1, MAX_RUNS),
+            "stuck_heartbeat_runs",
+            "must be between 1 and 100000",
         );
         need(
             dur(self.stuck_default),
@@ -465,9 +508,9 @@ mod tests {
             toml::from_str("failure_streak = 4\nsystemic_window = \"45m\"").unwrap();
         assert_eq!(c.failure_streak, 4);
         assert_eq!(c.systemic_window, Dur::mins(45));
-        assert_eq!(c.stuck_floor, Dur::hours(3));
+        assert_eq!(c.stuck_slack, Dur::hours(1));
         assert!(toml::from_str::<DetectConfig>("no_such_key = 1").is_err());
-        assert!(toml::from_str::<DetectConfig>("stuck_floor = \"soon\"").is_err());
+        assert!(toml::from_str::<DetectConfig>("stuck_slack = \"soon\"").is_err());
         assert!(DetectConfig::default().validate().is_ok());
         let bad = DetectConfig {
             failure_streak: 1,
@@ -514,7 +557,7 @@ mod property {
     use super::*;
     use crate::detect::testutil::*;
 
-    const FIELDS: usize = 41;
+    const FIELDS: usize = 46;
 
     fn raw_value() -> impl Strategy<Value = f64> {
         prop_oneof![
@@ -551,120 +594,135 @@ mod property {
             c.seasonal_runs = count(v);
         }
         if let Some(v) = raw[2] {
-            c.failure_streak = count(v);
+            c.seasonal_min_runs = count(v);
         }
         if let Some(v) = raw[3] {
-            c.rate_window_runs = count(v);
+            c.failure_streak = count(v);
         }
         if let Some(v) = raw[4] {
-            c.rate_min_failures = count(v);
+            c.rate_window_runs = count(v);
         }
         if let Some(v) = raw[5] {
-            c.rate_resolve_runs = count(v);
+            c.rate_min_failures = count(v);
         }
         if let Some(v) = raw[6] {
-            c.anomaly_quiet_runs = count(v);
+            c.rate_resolve_runs = count(v);
         }
         if let Some(v) = raw[7] {
-            c.anomaly_min_history = count(v);
+            c.anomaly_quiet_runs = count(v);
         }
         if let Some(v) = raw[8] {
-            c.anomaly_baseline_runs = count(v);
+            c.anomaly_min_history = count(v);
         }
         if let Some(v) = raw[9] {
-            c.degradation_baseline_runs = count(v);
+            c.anomaly_baseline_runs = count(v);
         }
         if let Some(v) = raw[10] {
-            c.degradation_recent_runs = count(v);
+            c.degradation_baseline_runs = count(v);
         }
         if let Some(v) = raw[11] {
-            c.stuck_min_history = count(v);
+            c.degradation_recent_runs = count(v);
         }
         if let Some(v) = raw[12] {
-            c.missed_min_runs = count(v);
+            c.stuck_min_history = count(v);
         }
         if let Some(v) = raw[13] {
-            c.missed_learn_min_runs = count(v);
+            c.stuck_heartbeat_runs = count(v);
         }
         if let Some(v) = raw[14] {
-            c.systemic_pipelines = count(v);
+            c.missed_min_runs = count(v);
         }
         if let Some(v) = raw[15] {
-            c.rate_alpha = v;
+            c.missed_learn_min_runs = count(v);
         }
         if let Some(v) = raw[16] {
-            c.rate_prior_rate = v;
+            c.systemic_pipelines = count(v);
         }
         if let Some(v) = raw[17] {
-            c.rate_prior_runs = v;
+            c.rate_alpha = v;
         }
         if let Some(v) = raw[18] {
-            c.false_alarms_per_month = v;
+            c.rate_prior_rate = v;
         }
         if let Some(v) = raw[19] {
-            c.tail_df = v;
+            c.rate_prior_runs = v;
         }
         if let Some(v) = raw[20] {
-            c.prior_log_sd = v;
+            c.false_alarms_per_month = v;
         }
         if let Some(v) = raw[21] {
-            c.prior_runs = v;
+            c.tail_df = v;
         }
         if let Some(v) = raw[22] {
-            c.seasonal_prior_runs = v;
+            c.prior_log_sd = v;
         }
         if let Some(v) = raw[23] {
-            c.duration_min_ratio = v;
+            c.prior_runs = v;
         }
         if let Some(v) = raw[24] {
-            c.degradation_k = v;
+            c.seasonal_prior_runs = v;
         }
         if let Some(v) = raw[25] {
-            c.degradation_min_ratio = v;
+            c.duration_min_ratio = v;
         }
         if let Some(v) = raw[26] {
-            c.volume_min_ratio = v;
+            c.degradation_k = v;
         }
         if let Some(v) = raw[27] {
-            c.stuck_factor = v;
+            c.degradation_min_ratio = v;
         }
         if let Some(v) = raw[28] {
-            c.missed_tolerance_fraction = v;
+            c.volume_min_ratio = v;
         }
         if let Some(v) = raw[29] {
-            c.baseline_half_life = Dur((v * 3_600_000.0) as i64);
+            c.stuck_factor = v;
         }
         if let Some(v) = raw[30] {
-            c.anomaly_cooldown = Dur((v * 3_600_000.0) as i64);
+            c.stuck_heartbeat_factor = v;
         }
         if let Some(v) = raw[31] {
-            c.duration_min_excess = Dur((v * 3_600_000.0) as i64);
+            c.missed_tolerance_fraction = v;
         }
         if let Some(v) = raw[32] {
-            c.degradation_min_excess = Dur((v * 3_600_000.0) as i64);
+            c.baseline_half_life = Dur((v * 3_600_000.0) as i64);
         }
         if let Some(v) = raw[33] {
-            c.degradation_min_span = Dur((v * 3_600_000.0) as i64);
+            c.anomaly_cooldown = Dur((v * 3_600_000.0) as i64);
         }
         if let Some(v) = raw[34] {
-            c.volume_min_span = Dur((v * 3_600_000.0) as i64);
+            c.duration_min_excess = Dur((v * 3_600_000.0) as i64);
         }
         if let Some(v) = raw[35] {
-            c.stuck_floor = Dur((v * 3_600_000.0) as i64);
+            c.degradation_min_excess = Dur((v * 3_600_000.0) as i64);
         }
         if let Some(v) = raw[36] {
-            c.stuck_default = Dur((v * 3_600_000.0) as i64);
+            c.degradation_min_span = Dur((v * 3_600_000.0) as i64);
         }
         if let Some(v) = raw[37] {
-            c.missed_tolerance_min = Dur((v * 3_600_000.0) as i64);
+            c.volume_min_span = Dur((v * 3_600_000.0) as i64);
         }
         if let Some(v) = raw[38] {
-            c.missed_tolerance_max = Dur((v * 3_600_000.0) as i64);
+            c.stuck_slack = Dur((v * 3_600_000.0) as i64);
         }
         if let Some(v) = raw[39] {
-            c.missed_retire_after = Dur((v * 3_600_000.0) as i64);
+            c.stuck_margin = Dur((v * 3_600_000.0) as i64);
         }
         if let Some(v) = raw[40] {
+            c.stuck_heartbeat_min = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[41] {
+            c.stuck_default = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[42] {
+            c.missed_tolerance_min = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[43] {
+            c.missed_tolerance_max = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[44] {
+            c.missed_retire_after = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[45] {
             c.systemic_window = Dur((v * 3_600_000.0) as i64);
         }
         c

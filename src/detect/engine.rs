@@ -67,6 +67,8 @@ impl PipelineState {
     pub fn observe(&mut self, ctx: &Ctx, run: &Run, out: &mut Vec<Episode>) {
         let mut notes = Notes::default();
         let h = &self.hist;
+        // Missed first: it tells stuck when this run holds up the next start.
+        self.missed.observe(ctx, h, run, &mut notes, out);
         self.stuck.observe(ctx, h, run, &mut notes, out);
         self.degradation.observe(ctx, h, run, &mut notes, out);
         self.duration.observe(ctx, h, run, &mut notes, out);
@@ -74,7 +76,6 @@ impl PipelineState {
         self.failed.observe(ctx, h, run, &mut notes, out);
         self.consecutive.observe(ctx, h, run, &mut notes, out);
         self.rate.observe(ctx, h, run, &mut notes, out);
-        self.missed.observe(ctx, h, run, &mut notes, out);
         if run.outcome != Outcome::Running {
             self.hist.push(Past::from_run(run));
         }

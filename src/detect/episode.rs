@@ -95,6 +95,9 @@ pub struct Notes {
     pub stuck: bool,
     /// A performance degradation is open (after this run).
     pub degraded: bool,
+    /// When this run holds up the pipeline's next expected start: that start plus
+    /// its tolerance (set by `missed_run`, read by `stuck_run`).
+    pub held_up_at: Option<Millis>,
 }
 
 /// One detector: an online state machine over a pipeline's runs in start order.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use anyhow::Result;
 use rusqlite::{Connection, Row, params};
 
-use crate::model::{Event, Millis, Outcome, Priority, Run, Status};
+use crate::model::{Event, Millis, Outcome, Priority, Run, StartSource, Status};
 use crate::store::import::RunMerge;
 
 /// A pipeline's attributes as detection and routing need them.
@@ -46,7 +46,10 @@ pub fn pipelines(conn: &Connection) -> Result<Vec<PipelineInfo>> {
 const RUN_COLUMNS: &str = "run_id, start_at, first_event_at, last_event_at, started_at, term_ts,
     coalesce(term_status, 'running'), max_attempt, retries, duration_ms, records_processed,
     coalesce(term_error_type, err_type), coalesce(term_error_message, err_message), task_id,
-    scheduled_at";
+    scheduled_at, start_source, final_attempt_ms,
+    max(start_at, coalesce(last_started_at, start_at), coalesce(last_retry_at, start_at),
+        coalesce(last_running_at, start_at)),
+    n_running";
 
 fn run_from_row(pipeline_id: &str, r: &Row) -> rusqlite::Result<Run> {
     let outcome: String = r.get(6)?;
@@ -67,6 +70,11 @@ fn run_from_row(pipeline_id: &str, r: &Row) -> rusqlite::Result<Run> {
         error_message: r.get(12)?,
         task_id: r.get(13)?,
         scheduled_at: r.get(14)?,
+        start_source: StartSource::parse(&r.get::<_, String>(15)?)
+            .unwrap_or(StartSource::FirstEvent),
+        final_attempt_ms: r.get(16)?,
+        last_alive_at: r.get(17)?,
+        heartbeats: r.get(18)?,
     })
 }
 

@@ -40,6 +40,10 @@ pub struct MissedRun {
 const RELEARN_EVERY: usize = 16;
 
 const LATENESS_KEEP: usize = 32;
+/// Fire times of a cron counted one by one in a missed episode; beyond, the
+/// count is extrapolated (a week of `* * * * *` is 10,080 fire times).
+const MAX_COUNTED: i64 = 1_000;
+
 /// A run this much before a cron fire time still counts for it.
 const EARLY_GRACE_MS: i64 = 5 * 60_000;
 
@@ -109,10 +113,50 @@ impl MissedRun {
         }
     }
 
-    fn next_fire(c: &Cadence, f: Millis) -> Option<Millis> {
+    /// The first fire time after `t`, given a fire time `f ≤ t` of the cadence:
+    /// arithmetic for a fixed period, one search for a cron.
+    fn next_fire_after(c: &Cadence, f: Millis, t: Millis) -> Option<Millis> {
         match c {
-            Cadence::Declared(Schedule::Cron(cr)) => cr.next_after(f),
-            other => Some(f + Self::period(other, f)?),
+            Cadence::Declared(Schedule::Cron(cr)) => cr.next_after(t),
+            other => {
+                let p = Self::period(other, f)?.max(1);
+                let k = (t - f).div_euclid(p) + 1;
+                f.checked_add(k.checked_mul(p)?)
+            }
+        }
+    }
+
+    /// How many fire times from `f` on passed their deadline (`+ tol`) before
+    /// `end`, and the last such deadline: arithmetic for a fixed period; for a
+    /// cron, counted fire by fire up to `MAX_COUNTED`, and then extrapolated at
+    /// the cron's period (the count is evidence for a person, not a decision).
+    fn missed_fires(c: &Cadence, f: Millis, tol: i64, end: Millis) -> (i64, Millis) {
+        let deadline = f + tol;
+        match c {
+            Cadence::Declared(Schedule::Cron(cr)) => {
+                let (mut n, mut last, mut g) = (1, deadline, f);
+                while n < MAX_COUNTED {
+                    match cr.next_after(g) {
+                        Some(next) if next + tol < end => {
+                            n += 1;
+                            last = next + tol;
+                            g = next;
+                        }
+                        _ => return (n, last),
+                    }
+                }
+                let p = (last - deadline) / (n - 1).max(1);
+                if p <= 0 {
+                    return (n, last);
+                }
+                let more = (end - 1 - last).div_euclid(p).max(0);
+                (n + more, last + more * p)
+            }
+            other => {
+                let p = Self::period(other, f).unwrap_or(1).max(1);
+                let more = (end - 1 - deadline).div_euclid(p).max(0);
+                (1 + more, deadline + more * p)
+            }
         }
     }
 
@@ -127,6 +171,16 @@ impl MissedRun {
         base.max(margin)
     }
 
+    /// When a run starting at `start` holds up the pipeline's next expected start:
+    /// the first fire time it does not cover, plus the tolerance. None without a
+    /// cadence.
+    fn holds_up(&self, ctx: &Ctx, start: Millis) -> Option<Millis> {
+        let (cadence, _, margin) = self.cadence(ctx)?;
+        let f = Self::first_expected(&cadence, start)?;
+        let period = Self::period(&cadence, f)?;
+        Some(f + Self::tolerance(ctx, period, margin))
+    }
+
     /// The missed episode in the gap after the anchor, up to `until` (the next
     /// run's start, or `now` when `open`).
     fn gap(&self, ctx: &Ctx, until: Millis, open: bool) -> Option<Episode> {
@@ -135,13 +189,10 @@ impl MissedRun {
         // Held up by the latest run while it is in progress.
         let busy_until = (*anchor_end)?;
         let mut f = Self::first_expected(&cadence, *anchor)?;
-        let mut guard = 0;
-        while f <= busy_until {
-            f = Self::next_fire(&cadence, f)?;
-            guard += 1;
-            if guard > 100_000 {
-                return None;
-            }
+        if f <= busy_until {
+            // One step to the first fire time after the run ended, however many it
+            // covered (a long run on a frequent cron covers a great many).
+            f = Self::next_fire_after(&cadence, f, busy_until)?;
         }
         let period = Self::period(&cadence, f)?;
         let tol = Self::tolerance(ctx, period, margin);
@@ -152,21 +203,7 @@ impl MissedRun {
         let retire_at = deadline + ctx.cfg.missed_retire_after.ms();
         let retired = until > retire_at;
         let end = if retired { retire_at } else { until };
-        // Count the fire times missed while the episode was open.
-        let mut occurrences = 1;
-        let mut last = deadline;
-        let mut g = f;
-        while occurrences < 100_000 {
-            let Some(n) = Self::next_fire(&cadence, g) else {
-                break;
-            };
-            if n + tol >= end {
-                break;
-            }
-            occurrences += 1;
-            last = n + tol;
-            g = n;
-        }
+        let (occurrences, last) = Self::missed_fires(&cadence, f, tol, end);
         let schedule_text = match &cadence {
             Cadence::Declared(Schedule::Cron(c)) => format!("cron `{}`", c.source()),
             Cadence::Declared(Schedule::Interval(ms)) => format!("every {}", format_duration(*ms)),
@@ -210,13 +247,14 @@ impl Detector for MissedRun {
         ctx: &Ctx,
         hist: &History,
         run: &Run,
-        _n: &mut Notes,
+        notes: &mut Notes,
         out: &mut Vec<Episode>,
     ) {
         if ctx.streaming {
             return;
         }
         self.relearn(ctx, hist);
+        notes.held_up_at = self.holds_up(ctx, run.start_at);
         if let Some(ep) = self.gap(ctx, run.start_at, false) {
             let mut ep = ep;
             ep.details["resolved_by_run_id"] = json!(run.run_id);
@@ -332,6 +370,63 @@ mod tests {
                 AlertKind::MissedRun
             )
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn long_runs_on_a_frequent_cron_cover_their_fire_times_in_one_step() {
+        let cfg = DetectConfig::default();
+        let every_minute = Schedule::parse("* * * * *").unwrap();
+        // A run a minute, each lasting 70 days: each covers ~100,000 fire times,
+        // and the next run always starts while the previous one is running.
+        let long: Vec<Run> = (0..200)
+            .map(|i| {
+                run(
+                    i,
+                    T0 + i as i64 * MIN + 1000,
+                    Outcome::Success,
+                    70 * DAY,
+                    None,
+                )
+            })
+            .collect();
+        let now = T0 + 60 * DAY;
+        assert!(
+            of(
+                &detect(&long, now, Some(&every_minute), &cfg),
+                AlertKind::MissedRun
+            )
+            .is_empty()
+        );
+        // After the last run ends, the first fire time after its end is expected.
+        let last_end = end(long.last().unwrap());
+        let eps = of(
+            &detect(&long, last_end + DAY, Some(&every_minute), &cfg),
+            AlertKind::MissedRun,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        let first_after = (last_end / MIN + 1) * MIN;
+        let tol = eps[0].details["tolerance_ms"].as_i64().unwrap();
+        assert_eq!(eps[0].started_at, first_after + tol);
+        // Occurrences: every fire time whose deadline passed, counted exactly up
+        // to 1,000 and at the cron's period beyond (a day has 1,440 minutes).
+        let n = (last_end + DAY - 1 - (first_after + tol)) / MIN + 1;
+        assert_eq!(eps[0].occurrences, n);
+        // An interval schedule: arithmetic, the same answer as stepping.
+        let every_5m = Schedule::parse("5m").unwrap();
+        let eps = of(
+            &detect(&long, last_end + DAY, Some(&every_5m), &cfg),
+            AlertKind::MissedRun,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        let tol = eps[0].details["tolerance_ms"].as_i64().unwrap();
+        let anchor = long.last().unwrap().start_at;
+        let k = (last_end - (anchor + 5 * MIN)).div_euclid(5 * MIN) + 1;
+        let f = anchor + 5 * MIN + k * 5 * MIN;
+        assert_eq!(eps[0].started_at, f + tol);
+        assert_eq!(
+            eps[0].occurrences,
+            (last_end + DAY - 1 - (f + tol)) / (5 * MIN) + 1
         );
     }
 }

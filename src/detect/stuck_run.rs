@@ -1,4 +1,23 @@
-//! `stuck_run`: a run in progress far longer than its pipeline's runs take.
+//! `stuck_run`: a run in progress far longer than its pipeline's runs take, whose
+//! heartbeats stopped, or that holds up the pipeline's next expected start.
+//!
+//! Three kinds of evidence, each a moment at which the run became detectably
+//! stuck; the alert starts at the earliest one the run lived past:
+//! - duration: start + max(factor × p95, p95 + slack) − margin, p95 being the
+//!   largest of the recent, same-hour and same-weekday p95s of the pipeline's
+//!   successful durations — the contract's deadline, a few minutes early; with
+//!   few durations, max(3 × median, median + slack), which is never later than
+//!   the deadline once the p95 is known (the p95 is at least the median); with
+//!   none, a configured default;
+//! - heartbeats: for a pipeline whose runs send `running` events, the run's last
+//!   sign of life + factor × the pipeline's median heartbeat interval (at least a
+//!   floor of minutes);
+//! - the schedule: while the pipeline's p95 is not yet learned, the moment the
+//!   run holds up the next expected start past its tolerance (`missed_run`
+//!   reports that moment in `Notes` and raises nothing for it).
+//!
+//! Every moment is computed from the run and the history before it, so a run
+//! seen in progress and the same run seen finished give the same alert.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -8,51 +27,183 @@ use super::history::History;
 use super::stats::quantile;
 use crate::model::{AlertKind, Millis, Outcome, Run};
 use crate::time::{format_duration, format_ms};
-/// The stuck threshold for a pipeline given its history.
-pub fn stuck_threshold(ctx: &Ctx, hist: &History) -> (i64, &'static str) {
+
+/// How the duration threshold was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// From the seasonal p95 of enough successful runs.
+    Learned,
+    /// From the median of a few successful runs.
+    Young,
+    /// No successful duration yet: the configured default.
+    Default,
+}
+
+impl Basis {
+    fn as_str(self) -> &'static str {
+        match self {
+            Basis::Learned => "learned",
+            Basis::Young => "young",
+            Basis::Default => "default",
+        }
+    }
+}
+
+/// The largest p95 (ms) of the recent successful durations and of the same hour
+/// of day and day of week as `t`, where those slots hold enough runs.
+fn seasonal_p95(ctx: &Ctx, hist: &History, t: Millis, recent: &[f64]) -> f64 {
+    let mut p95 = quantile(recent, 0.95).unwrap_or(0.0);
+    for logs in [hist.same_hour(t, false), hist.same_weekday(t, false)] {
+        if logs.len() >= ctx.cfg.seasonal_min_runs.max(ctx.cfg.stuck_min_history)
+            && let Some(q) = quantile(&logs, 0.95)
+        {
+            p95 = p95.max(q.exp() * 1000.0);
+        }
+    }
+    p95
+}
+
+/// The stuck threshold (ms after the start) for a run starting at `t`, given the
+/// history before it.
+pub fn stuck_threshold(ctx: &Ctx, hist: &History, t: Millis) -> (i64, Basis) {
     let cfg = ctx.cfg;
     let durs: Vec<f64> = hist.recent_success(cfg.anomaly_baseline_runs, |p| {
         p.duration_ms
             .filter(|_| p.outcome == Outcome::Success)
             .map(|d| d as f64)
     });
-    if durs.len() < cfg.stuck_min_history {
-        return (cfg.stuck_default.ms().max(cfg.stuck_floor.ms()), "default");
+    let slack = cfg.stuck_slack.ms() as f64;
+    if durs.is_empty() {
+        return (cfg.stuck_default.ms(), Basis::Default);
     }
-    let p95 = quantile(&durs, 0.95).unwrap_or(0.0);
-    (
-        ((cfg.stuck_factor * p95) as i64).max(cfg.stuck_floor.ms()),
-        "learned",
-    )
+    if durs.len() < cfg.stuck_min_history {
+        let median = quantile(&durs, 0.5).unwrap_or(0.0);
+        return (((3.0 * median).max(median + slack)) as i64, Basis::Young);
+    }
+    let p95 = seasonal_p95(ctx, hist, t, &durs);
+    let thr = (cfg.stuck_factor * p95).max(p95 + slack) - cfg.stuck_margin.ms() as f64;
+    ((thr as i64).max(p95 as i64 + 1), Basis::Learned)
 }
 
-/// A run that started and has no terminal event long after its expected
-/// duration: `max(floor, factor × p95)` of its pipeline's successful runs, or a
-/// default with little history. Never for streaming pipelines. Opens at start +
-/// threshold, resolves when the run ends.
+/// Heartbeat intervals remembered per pipeline.
+const HEARTBEATS_KEEP: usize = 32;
+
+/// A run in progress, as observed: what is needed to tell, at any later moment,
+/// whether and since when it is stuck.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Watch {
+    run_id: String,
+    start: Millis,
+    /// The candidate moments: (when, evidence, details of the evidence).
+    moments: Vec<(Millis, String, serde_json::Value)>,
+}
+
+/// See the module comment. Never for streaming pipelines. Opens at the earliest
+/// moment the run lived past, resolves when the run ends.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StuckRun {
-    /// Runs in progress when observed: (run_id, start, threshold, basis).
-    running: Vec<(String, Millis, i64, String)>,
+    /// Runs in progress when observed.
+    running: Vec<Watch>,
+    /// Mean heartbeat interval (ms) of recent completed runs with heartbeats.
+    heartbeat_ms: Vec<i64>,
 }
 
-fn stuck_episode(ctx: &Ctx, run_id: &str, start: Millis, thr: i64, basis: &str) -> Episode {
+impl StuckRun {
+    /// The pipeline's usual silence limit: factor × the median heartbeat interval,
+    /// at least the floor; None while the pipeline has not shown heartbeats.
+    fn silence_limit(&self, ctx: &Ctx) -> Option<i64> {
+        let cfg = ctx.cfg;
+        if self.heartbeat_ms.len() < cfg.stuck_heartbeat_runs {
+            return None;
+        }
+        let v: Vec<f64> = self.heartbeat_ms.iter().map(|&x| x as f64).collect();
+        let median = quantile(&v, 0.5)?;
+        Some(((cfg.stuck_heartbeat_factor * median) as i64).max(cfg.stuck_heartbeat_min.ms()))
+    }
+
+    /// Every moment at which `run` counts as stuck, earliest evidence first.
+    fn moments(
+        &self,
+        ctx: &Ctx,
+        hist: &History,
+        run: &Run,
+        notes: &Notes,
+    ) -> Vec<(Millis, String, serde_json::Value)> {
+        let (thr, basis) = stuck_threshold(ctx, hist, run.start_at);
+        let mut out = vec![(
+            run.start_at + thr,
+            "duration".to_string(),
+            json!({"threshold_ms": thr, "threshold_basis": basis.as_str()}),
+        )];
+        if let Some(limit) = self.silence_limit(ctx) {
+            out.push((
+                run.last_alive_at + limit,
+                "heartbeat".to_string(),
+                json!({"last_sign_of_life_at": format_ms(run.last_alive_at), "silence_limit_ms": limit}),
+            ));
+        }
+        if basis != Basis::Learned
+            && let Some(at) = notes.held_up_at
+            && at > run.start_at
+        {
+            out.push((
+                at,
+                "schedule".to_string(),
+                json!({"next_start_due_by": format_ms(at)}),
+            ));
+        }
+        out.sort_by_key(|m| m.0);
+        out
+    }
+
+    /// Remembers a completed run's heartbeat interval (successful runs without
+    /// retries that sent at least two heartbeats).
+    fn learn_heartbeats(&mut self, run: &Run) {
+        if run.outcome != Outcome::Success || run.retries > 0 || run.heartbeats < 2 {
+            return;
+        }
+        let span = run.last_alive_at - run.start_at;
+        if span <= 0 {
+            return;
+        }
+        if self.heartbeat_ms.len() == HEARTBEATS_KEEP {
+            self.heartbeat_ms.remove(0);
+        }
+        self.heartbeat_ms.push(span / run.heartbeats);
+    }
+}
+
+fn stuck_episode(
+    ctx: &Ctx,
+    run_id: &str,
+    start: Millis,
+    moment: &(Millis, String, serde_json::Value),
+) -> Episode {
+    let (at, evidence, details) = moment;
+    let why = match evidence.as_str() {
+        "heartbeat" => "its heartbeats stopped".to_string(),
+        "schedule" => "it holds up the next scheduled run".to_string(),
+        _ => format!("still running after {}", format_duration(at - start)),
+    };
+    let mut d = json!({
+        "run_started_at": format_ms(start),
+        "evidence": evidence,
+        "stuck_after_ms": at - start,
+    });
+    for (k, v) in details.as_object().into_iter().flatten() {
+        d[k] = v.clone();
+    }
     Episode::open(
         AlertKind::StuckRun,
         ctx.pipeline_id,
-        start + thr,
+        *at,
         Some(run_id),
         format!(
-            "{} run {run_id} still running after {} (started {})",
+            "{} run {run_id} is stuck: {why} (started {})",
             ctx.pipeline_id,
-            format_duration(thr),
             format_ms(start)
         ),
-        json!({
-            "run_started_at": format_ms(start),
-            "threshold_ms": thr,
-            "threshold_basis": basis,
-        }),
+        d,
     )
 }
 
@@ -68,36 +219,34 @@ impl Detector for StuckRun {
         if ctx.streaming {
             return;
         }
-        // The threshold is never below the floor: a run that ended sooner was not stuck.
-        if run
-            .ended_at
-            .is_some_and(|e| e - run.start_at <= ctx.cfg.stuck_floor.ms())
-        {
-            return;
-        }
-        let (thr, basis) = stuck_threshold(ctx, hist);
+        let moments = self.moments(ctx, hist, run, notes);
         match run.ended_at {
-            None => self
-                .running
-                .push((run.run_id.clone(), run.start_at, thr, basis.to_string())),
-            Some(end) if end - run.start_at > thr => {
-                notes.stuck = true;
-                let mut ep = stuck_episode(ctx, &run.run_id, run.start_at, thr, basis).resolve(end);
-                ep.last_seen_at = end;
-                ep.details["ran_ms"] = json!(end - run.start_at);
-                ep.details["outcome"] = json!(run.outcome.as_str());
-                out.push(ep);
+            None => self.running.push(Watch {
+                run_id: run.run_id.clone(),
+                start: run.start_at,
+                moments,
+            }),
+            Some(end) => {
+                // The first moment the run lived past (it ended later).
+                if let Some(m) = moments.iter().find(|m| m.0 < end) {
+                    notes.stuck = true;
+                    let mut ep = stuck_episode(ctx, &run.run_id, run.start_at, m).resolve(end);
+                    ep.last_seen_at = end;
+                    ep.details["ran_ms"] = json!(end - run.start_at);
+                    ep.details["outcome"] = json!(run.outcome.as_str());
+                    out.push(ep);
+                }
+                self.learn_heartbeats(run);
             }
-            Some(_) => {}
         }
     }
 
     fn finish(&self, ctx: &Ctx, _h: &History, now: Millis, out: &mut Vec<Episode>) {
-        for (run_id, start, thr, basis) in &self.running {
-            if now >= start + thr {
-                let mut ep = stuck_episode(ctx, run_id, *start, *thr, basis);
+        for w in &self.running {
+            if let Some(m) = w.moments.iter().find(|m| m.0 <= now) {
+                let mut ep = stuck_episode(ctx, &w.run_id, w.start, m);
                 ep.last_seen_at = now;
-                ep.details["running_ms"] = json!(now - start);
+                ep.details["running_ms"] = json!(now - w.start);
                 out.push(ep);
             }
         }
@@ -109,49 +258,188 @@ mod tests {
     use super::*;
     use crate::detect::testutil::*;
 
+    /// The contract's deadline for a run starting at `start`, from the successful
+    /// durations the test generated (nearest-rank p95, computed here).
+    fn deadline(start: i64, durs: &[i64]) -> i64 {
+        let mut d = durs.to_vec();
+        d.sort();
+        let p95 = d[((d.len() as f64) * 0.95).ceil() as usize - 1];
+        start + (4 * p95).max(p95 + HOUR)
+    }
+
+    /// 40 hourly runs of about 10 minutes, then the run under test.
+    fn ten_minute_job() -> (Vec<i64>, Vec<Run>) {
+        let durs = noisy(40, 10.0 * MIN as f64, 3);
+        (durs.clone(), with_durations(&durs, HOUR))
+    }
+
     #[test]
-    fn stuck_run_then_no_duration_anomaly() {
-        let cfg = DetectConfig {
-            stuck_floor: crate::detect::Dur::mins(15),
-            ..DetectConfig::default()
-        };
-        let mut d = noisy(30, 300_000.0, 0);
-        d.push(4 * HOUR);
-        d.push(300_000);
-        let runs = with_durations(&d, 6 * HOUR);
-        let eps = detect(&runs, T0 + 100 * DAY, None, &cfg);
-        let stuck = of(&eps, AlertKind::StuckRun);
-        assert_eq!(stuck.len(), 1);
-        let thr = stuck[0].details["threshold_ms"].as_i64().unwrap();
-        assert!((25 * MIN..35 * MIN).contains(&thr), "{thr}");
-        assert_eq!(stuck[0].started_at, runs[30].start_at + thr);
-        assert_eq!(stuck[0].resolved_at, Some(end(&runs[30])));
-        assert!(of(&eps, AlertKind::DurationAnomaly).is_empty());
-        // Still running at `now`: open, from start + threshold; not before it.
-        let mut runs = with_durations(&noisy(30, 300_000.0, 0), 6 * HOUR);
-        let start = T0 + 30 * 6 * HOUR;
-        runs.push(run(30, start, Outcome::Running, 0, None));
-        let open = of(
-            &detect(&runs, start + HOUR, None, &cfg),
+    fn a_hung_ten_minute_job_is_reported_within_about_an_hour() {
+        let cfg = DetectConfig::default();
+        let (durs, mut runs) = ten_minute_job();
+        let start = T0 + 40 * HOUR;
+        runs.push(run(40, start, Outcome::Running, 0, None));
+        let eps = of(
+            &detect(&runs, start + 3 * HOUR, None, &cfg),
             AlertKind::StuckRun,
         );
-        assert_eq!(open.len(), 1);
-        assert!(open[0].is_open());
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        let at = eps[0].started_at;
+        assert!(eps[0].is_open());
+        assert!(at <= deadline(start, &durs), "after the deadline");
+        assert!(at - start <= 75 * MIN, "{} min", (at - start) / MIN);
+        // A margin of minutes, not a floor of hours: well past the usual 11 minutes.
+        assert!(at - start >= 50 * MIN, "{} min", (at - start) / MIN);
+        // Not before its moment.
+        let early = of(&detect(&runs, at - 1, None, &cfg), AlertKind::StuckRun);
+        assert!(early.is_empty());
+    }
+
+    #[test]
+    fn a_two_hour_finisher_was_stuck_while_running_and_raises_no_duration_anomaly() {
+        let cfg = DetectConfig::default();
+        let (durs, mut runs) = ten_minute_job();
+        let start = T0 + 40 * HOUR;
+        runs.push(run(40, start, Outcome::Success, 2 * HOUR, Some(1000)));
+        runs.push(run(
+            41,
+            T0 + 43 * HOUR,
+            Outcome::Success,
+            10 * MIN,
+            Some(1000),
+        ));
+        let eps = detect(&runs, T0 + 50 * HOUR, None, &cfg);
+        let stuck = of(&eps, AlertKind::StuckRun);
+        assert_eq!(stuck.len(), 1, "{eps:?}");
+        let thr = stuck[0].details["threshold_ms"].as_i64().unwrap();
+        assert_eq!(stuck[0].started_at, start + thr);
+        assert!(stuck[0].started_at <= deadline(start, &durs));
+        assert_eq!(stuck[0].resolved_at, Some(start + 2 * HOUR));
+        assert!(of(&eps, AlertKind::DurationAnomaly).is_empty());
+        // The same run seen while it was running gave the same alert.
+        let mut running = runs[..40].to_vec();
+        running.push(run(40, start, Outcome::Running, 0, None));
+        let open = of(
+            &detect(&running, start + 90 * MIN, None, &cfg),
+            AlertKind::StuckRun,
+        );
+        assert_eq!(open[0].started_at, stuck[0].started_at);
+        // A run of 40 minutes (slow, not stuck) is not.
+        let mut slow = runs[..40].to_vec();
+        slow.push(run(40, start, Outcome::Success, 40 * MIN, Some(1000)));
         assert!(
             of(
-                &detect(&runs, start + 10 * MIN, None, &cfg),
+                &detect(&slow, T0 + 50 * HOUR, None, &cfg),
                 AlertKind::StuckRun
             )
             .is_empty()
         );
-        // Little history: the default threshold.
+    }
+
+    /// Hourly runs of about an hour that send a heartbeat every minute.
+    fn heartbeating(n: usize) -> Vec<Run> {
+        (0..n)
+            .map(|i| {
+                let start = T0 + i as i64 * 2 * HOUR;
+                let dur = (HOUR as f64 * (1.0 + 0.1 * noise(i))) as i64;
+                let mut r = run(i, start, Outcome::Success, dur, Some(1000));
+                r.heartbeats = dur / MIN;
+                r.last_alive_at = start + r.heartbeats * MIN;
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn heartbeats_that_stop_are_a_hang_before_the_duration_threshold() {
+        let cfg = DetectConfig::default();
+        let mut runs = heartbeating(20);
+        let start = T0 + 40 * HOUR;
+        let mut hung = run(20, start, Outcome::Running, 0, None);
+        hung.heartbeats = 20;
+        hung.last_alive_at = start + 20 * MIN;
+        runs.push(hung.clone());
+        // Silence limit: max(5 × 1 min, 10 min) after the last heartbeat.
+        let eps = of(
+            &detect(&runs, start + 45 * MIN, None, &cfg),
+            AlertKind::StuckRun,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        assert_eq!(eps[0].started_at, start + 30 * MIN);
+        assert_eq!(eps[0].details["evidence"], json!("heartbeat"));
+        assert!(
+            of(
+                &detect(&runs, start + 29 * MIN, None, &cfg),
+                AlertKind::StuckRun
+            )
+            .is_empty()
+        );
+        // Killed hours later: the one-pass view of the finished run agrees.
+        let mut ended = hung;
+        ended.outcome = Outcome::Failed;
+        ended.ended_at = Some(start + 5 * HOUR);
+        ended.duration_ms = Some(5 * HOUR);
+        *runs.last_mut().unwrap() = ended;
+        let done = of(
+            &detect(&runs, start + 6 * HOUR, None, &cfg),
+            AlertKind::StuckRun,
+        );
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].started_at, start + 30 * MIN);
+        assert_eq!(done[0].resolved_at, Some(start + 5 * HOUR));
+        // Heartbeats that go on: an ordinary run, nothing.
+        let ok = heartbeating(21);
+        assert!(
+            of(
+                &detect(&ok, T0 + 50 * HOUR, None, &cfg),
+                AlertKind::StuckRun
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_run_holding_up_the_schedule_is_stuck_not_missed_on_a_young_pipeline() {
+        let cfg = DetectConfig::default();
+        let hourly = Schedule::parse("0 * * * *").unwrap();
+        // Three runs of 40 minutes: too few for a p95 (young threshold 2 h).
+        let mut runs: Vec<Run> = (0..3)
+            .map(|i| {
+                run(
+                    i,
+                    T0 + i as i64 * HOUR + MIN,
+                    Outcome::Success,
+                    40 * MIN,
+                    None,
+                )
+            })
+            .collect();
+        let start = T0 + 3 * HOUR + MIN;
+        runs.push(run(3, start, Outcome::Running, 0, None));
+        let now = T0 + 9 * HOUR;
+        let eps = detect(&runs, now, Some(&hourly), &cfg);
+        assert!(of(&eps, AlertKind::MissedRun).is_empty(), "{eps:?}");
+        let stuck = of(&eps, AlertKind::StuckRun);
+        assert_eq!(stuck.len(), 1, "{eps:?}");
+        // Young threshold: max(3 × 40 min, 40 min + 1 h) = 2 h; the next start
+        // (04:00) plus its 15-minute tolerance comes sooner.
+        assert_eq!(stuck[0].started_at, T0 + 4 * HOUR + 15 * MIN);
+        assert_eq!(stuck[0].details["evidence"], json!("schedule"));
+        // Without a schedule the young threshold applies.
+        let eps = of(&detect(&runs, now, None, &cfg), AlertKind::StuckRun);
+        assert_eq!(eps[0].started_at, start + 2 * HOUR);
+        assert_eq!(eps[0].details["threshold_basis"], json!("young"));
+    }
+
+    #[test]
+    fn no_history_uses_the_default_and_streaming_is_never_stuck() {
+        let cfg = DetectConfig::default();
         let short = vec![run(0, T0, Outcome::Running, 0, None)];
         let eps = of(
             &detect(&short, T0 + 7 * HOUR, None, &cfg),
             AlertKind::StuckRun,
         );
-        assert_eq!(eps[0].started_at, T0 + 6 * HOUR);
-        // Streaming pipelines are never stuck.
+        assert_eq!(eps[0].started_at, T0 + cfg.stuck_default.ms());
         let ctx = Ctx {
             cfg: &cfg,
             pipeline_id: "p",

@@ -18,6 +18,7 @@ pub(crate) fn run(i: usize, start: i64, outcome: Outcome, dur: i64, records: Opt
         pipeline_id: "p".into(),
         run_id: format!("r{i:04}"),
         start_at: start,
+        start_source: crate::model::StartSource::Started,
         first_event_at: start,
         last_event_at: start + dur,
         started_at: Some(start),
@@ -32,6 +33,9 @@ pub(crate) fn run(i: usize, start: i64, outcome: Outcome, dur: i64, records: Opt
             .then(|| format!("could not connect to 10.0.0.{}:5432", i % 7)),
         task_id: None,
         scheduled_at: None,
+        final_attempt_ms: (outcome != Outcome::Running).then_some(dur),
+        last_alive_at: start,
+        heartbeats: 0,
     }
 }
 

@@ -31,7 +31,7 @@ use xxhash_rust::xxh3::xxh3_128;
 use super::Store;
 use crate::cli::InputFormat;
 use crate::ingest::{self, Reject, RejectReason};
-use crate::model::{Event, Millis, Outcome, Run, Status};
+use crate::model::{Event, Millis, Outcome, Run, StartSource, Status};
 
 /// Lines parsed and written together: memory is bounded by a few of these.
 pub const BATCH_LINES: usize = 32_768;
@@ -690,13 +690,16 @@ fn write_batch(
         let mut insert = conn.prepare_cached(&INSERT_RUN)?;
         let mut merge = conn.prepare_cached(&MERGE_RUN)?;
         let mut prior = conn.prepare_cached(
-            "SELECT start_at FROM run_state WHERE pipeline_id = ?1 AND run_id = ?2",
+            // The stored start, or an earlier rule's candidate that a merge can
+            // bring back (a new deciding terminal event without duration_ms).
+            "SELECT min(start_at, coalesce(scheduled_at, start_at), coalesce(first_event_at, start_at))
+             FROM run_state WHERE pipeline_id = ?1 AND run_id = ?2",
         )?;
         for (pipeline_id, run_id, d) in &runs {
             let term = d.term.as_ref();
             let err = d.err.as_ref();
             let task = d.task.as_ref();
-            let values: [&dyn rusqlite::ToSql; 27] = [
+            let values: [&dyn rusqlite::ToSql; 31] = [
                 pipeline_id,
                 run_id,
                 &d.first_event_at,
@@ -724,11 +727,16 @@ fn write_batch(
                 &task.map(|t| t.0),
                 &task.map(|t| t.1.as_str()),
                 &task.map(|t| t.2.as_str()),
+                &d.last_started_at,
+                &d.last_retry_at,
+                &d.last_running_at,
+                &d.n_running,
             ];
-            let delta_start = d.started_at.or(d.first_event_at);
-            // For a run already stored, the merged start is the earlier of its start
-            // so far and this batch's. That bound can only be early, which at worst
-            // makes evaluate re-examine a pipeline it could have resumed. (RETURNING
+            let delta_start = d.start_lower_bound();
+            // For a run already stored, the merged start is at least the earlier of
+            // its start so far and this batch's lower bound. That bound can only be
+            // early, which at worst makes evaluate re-examine a pipeline it could have
+            // resumed. (RETURNING
             // would give the start exactly, but SQLite builds a temporary table for
             // RETURNING on every execution.)
             let before = if insert.execute(&values[..])? == 1 {
@@ -856,6 +864,10 @@ pub struct RunMerge {
     first_event_at: Option<Millis>,
     last_event_at: Millis,
     started_at: Option<Millis>,
+    last_started_at: Option<Millis>,
+    last_retry_at: Option<Millis>,
+    last_running_at: Option<Millis>,
+    n_running: i64,
     scheduled_at: Option<Millis>,
     max_attempt: i64,
     n_events: i64,
@@ -901,11 +913,17 @@ impl RunMerge {
         self.last_event_at = self.last_event_at.max(ev.ts);
         if ev.status == Status::Started {
             self.started_at = min_opt(self.started_at, Some(ev.ts));
+            self.last_started_at = max_opt(self.last_started_at, Some(ev.ts));
         }
         self.scheduled_at = min_opt(self.scheduled_at, ev.scheduled_at);
         self.max_attempt = self.max_attempt.max(ev.attempt);
+        if ev.status == Status::Running {
+            self.n_running += 1;
+            self.last_running_at = max_opt(self.last_running_at, Some(ev.ts));
+        }
         if ev.status == Status::Retrying {
             self.n_retrying += 1;
+            self.last_retry_at = max_opt(self.last_retry_at, Some(ev.ts));
         }
         if ev.status == Status::Failed {
             self.n_failed_terms += 1;
@@ -958,6 +976,7 @@ impl RunMerge {
     /// (outcome, start, duration, retries, …); None while it has only OTHER events.
     pub fn into_run(self, pipeline_id: &str, run_id: String) -> Option<Run> {
         let first = self.first_event_at?;
+        let (start_at, start_source) = self.start(first);
         let term = self.term;
         let outcome = match term.as_ref().map(|t| t.status) {
             None => Outcome::Running,
@@ -979,32 +998,84 @@ impl RunMerge {
             Some(t) => (t.records, t.error_type, t.error_message),
             None => (None, None, None),
         };
+        let retries = (self.max_attempt - 1)
+            .max(self.n_retrying)
+            .max(self.n_failed_terms - failed_final);
+        let final_attempt_ms = match ended_at {
+            None => None,
+            Some(_) if retries == 0 => duration_ms,
+            Some(end) => max_opt(self.last_started_at, self.last_retry_at)
+                .filter(|&from| from <= end)
+                .map(|from| end - from),
+        };
         Some(Run {
             pipeline_id: pipeline_id.to_string(),
             run_id,
-            start_at: self.started_at.unwrap_or(first),
+            start_at,
+            start_source,
             first_event_at: first,
             last_event_at: self.last_event_at,
             started_at: self.started_at,
             ended_at,
             outcome,
             attempts: self.max_attempt,
-            retries: (self.max_attempt - 1)
-                .max(self.n_retrying)
-                .max(self.n_failed_terms - failed_final),
+            retries,
             duration_ms,
             records_processed: term_records.or(self.max_records),
             error_type: term_type.or(err_type),
             error_message: term_message.or(err_message),
             task_id: self.task.map(|t| t.2),
             scheduled_at: self.scheduled_at,
+            final_attempt_ms,
+            last_alive_at: [
+                self.last_started_at,
+                self.last_retry_at,
+                self.last_running_at,
+            ]
+            .into_iter()
+            .flatten()
+            .fold(start_at, i64::max),
+            heartbeats: self.n_running,
         })
+    }
+
+    /// The run's start and its source, as `run_state.start_at` and `start_source`
+    /// derive them (migration 0007): the first `started`; else the deciding terminal
+    /// event's time minus its `duration_ms`; else `scheduled_at`; else the earliest
+    /// event. A derived start is never later than the earliest event (`first`).
+    fn start(&self, first: Millis) -> (Millis, StartSource) {
+        if let Some(s) = self.started_at {
+            return (s, StartSource::Started);
+        }
+        if let Some(t) = &self.term
+            && let Some(d) = t.duration_ms
+        {
+            return ((t.ts - d).min(first), StartSource::Duration);
+        }
+        if let Some(s) = self.scheduled_at {
+            return (s.min(first), StartSource::Scheduled);
+        }
+        (first, StartSource::FirstEvent)
+    }
+
+    /// A lower bound of the start of any run this delta is merged into, whatever
+    /// the stored row holds: each rule's candidate from this delta alone (the
+    /// merged start is one rule's candidate, from the stored row or the delta).
+    fn start_lower_bound(&self) -> Option<Millis> {
+        let first = self.first_event_at?;
+        let by_duration = self.term.as_ref().and_then(|t| Some(t.ts - t.duration_ms?));
+        Some(
+            [self.started_at, by_duration, self.scheduled_at]
+                .into_iter()
+                .flatten()
+                .fold(first, i64::min),
+        )
     }
 }
 
-/// The columns of a run delta, in the order of the parameters ?1..?27 that
+/// The columns of a run delta, in the order of the parameters ?1..?31 that
 /// `INSERT_RUN` and `MERGE_RUN` share.
-const RUN_COLUMNS: [&str; 27] = [
+const RUN_COLUMNS: [&str; 31] = [
     "pipeline_id",
     "run_id",
     "first_event_at",
@@ -1032,13 +1103,17 @@ const RUN_COLUMNS: [&str; 27] = [
     "task_ts",
     "task_key",
     "task_id",
+    "last_started_at",
+    "last_retry_at",
+    "last_running_at",
+    "n_running",
 ];
 
 /// The deciding terminal event, the latest error and the latest task: each group is
 /// taken whole from the greater event by the group's order (its leading columns).
 const TERM_COLUMNS: &[&str] = RUN_COLUMNS.split_at(11).1.split_at(9).0;
 const ERR_COLUMNS: &[&str] = RUN_COLUMNS.split_at(20).1.split_at(4).0;
-const TASK_COLUMNS: &[&str] = RUN_COLUMNS.split_at(24).1;
+const TASK_COLUMNS: &[&str] = RUN_COLUMNS.split_at(24).1.split_at(3).0;
 
 /// A run seen for the first time: its delta is the whole row. Most runs of a batch
 /// are new, and a plain insert is the cheapest write SQLite has.
@@ -1088,6 +1163,12 @@ static MERGE_RUN: LazyLock<String> = LazyLock::new(|| {
     n_retrying     = n_retrying + new.n_retrying,
     n_failed_terms = n_failed_terms + new.n_failed_terms,
     max_records    = coalesce(max(max_records, new.max_records), max_records, new.max_records),
+    last_started_at = coalesce(max(last_started_at, new.last_started_at),
+                               last_started_at, new.last_started_at),
+    last_retry_at  = coalesce(max(last_retry_at, new.last_retry_at), last_retry_at, new.last_retry_at),
+    last_running_at = coalesce(max(last_running_at, new.last_running_at),
+                               last_running_at, new.last_running_at),
+    n_running      = n_running + new.n_running,
 {term},
 {err},
 {task}

@@ -27,6 +27,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_cheap_checks",
         include_str!("../../migrations/0005_cheap_checks.sql"),
     ),
+    (
+        "0007_run_start",
+        include_str!("../../migrations/0007_run_start.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
