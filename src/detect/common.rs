@@ -10,11 +10,11 @@ pub(super) fn end_of(run: &Run) -> Millis {
     run.ended_at.unwrap_or(run.start_at)
 }
 
-/// The duration a successful run is judged on: its wall time today; the final
-/// attempt's wall time once the run records it, so a retried run is not slow
-/// because of its failed attempt and backoff.
+/// The duration a successful run is judged on: its final attempt's wall time
+/// when the events show it, so a retried run is not slow because of its failed
+/// attempt and backoff; else its duration.
 pub(super) fn judged_duration(run: &Run) -> Option<i64> {
-    run.duration_ms
+    run.final_attempt_ms.or(run.duration_ms)
 }
 
 /// When a duration or volume anomaly closes.

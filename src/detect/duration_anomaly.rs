@@ -297,4 +297,25 @@ mod tests {
             Some(true)
         );
     }
+
+    #[test]
+    fn a_retried_run_is_judged_on_its_final_attempt() {
+        let cfg = DetectConfig::default();
+        // Behaviour 5: a 5-minute hourly job; run 60 failed once, backed off and
+        // succeeded: 20 minutes of wall time, a normal 5-minute final attempt.
+        let mut runs = with_durations(&noisy(80, 300_000.0, 0), HOUR);
+        let r = &mut runs[60];
+        r.attempts = 2;
+        r.retries = 1;
+        r.duration_ms = Some(1_200_000);
+        r.ended_at = Some(r.start_at + 1_200_000);
+        r.final_attempt_ms = Some(300_000);
+        let now = end(&runs[79]);
+        assert!(of(&detect(&runs, now, None, &cfg), AlertKind::DurationAnomaly).is_empty());
+        // The same run with a slow final attempt is an anomaly.
+        runs[60].final_attempt_ms = Some(1_200_000);
+        let da = of(&detect(&runs, now, None, &cfg), AlertKind::DurationAnomaly);
+        assert_eq!(da.len(), 1, "{da:?}");
+        assert_eq!(da[0].started_at, end(&runs[60]));
+    }
 }
