@@ -59,7 +59,7 @@ fn tally(runs: &[(Millis, bool, bool)]) -> (usize, usize) {
 /// never enter it. An episode closes, with the hysteresis of every anomaly
 /// kind, after `rate_resolve_runs / 2` runs in a row at which the last
 /// `rate_resolve_runs` are no longer significant at 5 %, and a cool-down since
-/// the last failure that was.
+/// its last failure.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FailureRate {
     /// Decayed failures and runs of the baseline, and when they were decayed to.
@@ -135,10 +135,12 @@ impl Detector for FailureRate {
             let r = cfg.rate_resolve_runs.min(series.len());
             let (kr, nr) = tally(&series[series.len() - r..]);
             if binomial_sf(kr as u32, nr as u32, p0) > 0.05 {
-                if failed {
-                    ep.seen(at);
-                }
                 self.life.normal(at, hyst);
+                if failed {
+                    // Any failure keeps the flaky period alive: the cool-down
+                    // runs from the last failure, not the last significant one.
+                    self.life.touch(at);
+                }
             } else if failed {
                 self.life.anomalous(at, || unreachable!("episode is open"));
             }
@@ -257,5 +259,30 @@ mod tests {
             .unwrap();
         assert!(eps[1].started_at <= end(&runs[sixth]), "{eps:?}");
         assert!(eps[1].details["baseline_rate"].as_f64().unwrap() < 0.02);
+    }
+
+    #[test]
+    fn a_long_modest_flaky_period_is_one_alert() {
+        let cfg = DetectConfig {
+            anomaly_cooldown: crate::detect::Dur::hours(12),
+            ..DetectConfig::default()
+        };
+        // A dense flaky stretch, then 40 h in which failures come every 10 runs
+        // (the last 10 runs are never significant on their own, but the
+        // period goes on: each failure restarts the 12 h cool-down), then dense
+        // again: one flaky period, one alert.
+        let mut p = "S".repeat(150);
+        p.push_str("SFSFFSFSSF");
+        for _ in 0..4 {
+            p.push_str("SSSSSSSSSF");
+        }
+        p.push_str("SFSFFSFSSF");
+        p.push_str(&"S".repeat(40));
+        let runs = hourly(&p);
+        let eps = of(
+            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
+            AlertKind::FailureRateSpike,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
     }
 }
