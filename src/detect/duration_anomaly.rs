@@ -1,27 +1,41 @@
 //! `duration_anomaly`: a single successful run far slower than expected.
+//!
+//! Expected is the seasonal model of log duration (`expected`), and, where the
+//! pipeline's history shows durations moving with volume, the run's volume
+//! residual times the fitted slope: a run that processed twice the records may
+//! take longer. The run is anomalous when its residual passes the threshold
+//! that the false-alarm budget sets, and it is also materially slower
+//! (`duration_min_ratio`, `duration_min_excess`). Runs of an open episode, of a
+//! stuck run, or inside a degradation never enter the baseline.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::baseline::*;
-use super::common::*;
+use super::common::{anomaly_hysteresis, end_of, judged_duration};
 use super::episode::{Ctx, Detector, Episode, Notes};
-use super::history::{History, log_duration};
+use super::expected::{Seasonal, Slope};
+use super::history::{History, log_duration, log_records};
+use super::lifecycle::Lifecycle;
 use crate::model::{AlertKind, Millis, Outcome, Run};
 use crate::time::format_duration;
-/// One successful run far slower than its baselines (robust z on log duration,
-/// every seasonal baseline agreeing, plus a ratio and an absolute floor);
-/// resolves at the next successful run of normal duration.
+
+/// Standardised residuals at or below this are never anomalous (the budget's
+/// threshold is always higher), so the t quantile is computed only for suspects.
+const SUSPECT_Z: f64 = 2.0;
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DurationAnomaly {
-    open: Option<Episode>,
+    dur: Seasonal,
+    vol: Seasonal,
+    slope: Slope,
+    life: Lifecycle,
 }
 
 impl Detector for DurationAnomaly {
     fn observe(
         &mut self,
         ctx: &Ctx,
-        hist: &History,
+        _hist: &History,
         run: &Run,
         notes: &mut Notes,
         out: &mut Vec<Episode>,
@@ -29,74 +43,114 @@ impl Detector for DurationAnomaly {
         if run.outcome != Outcome::Success {
             return;
         }
-        let Some(d) = run.duration_ms else { return };
-        let at = end_of(run);
-        let verdict = if notes.stuck || notes.degraded {
-            None
-        } else {
-            judge_duration(ctx, hist, run.start_at, d)
+        let Some(d) = judged_duration(run) else {
+            return;
         };
-        // Inside a degradation or a stuck run the condition is someone else's
-        // (verdict None); otherwise a None is a normal run. Either way it ends here.
-        single_run_episode(&mut self.open, verdict, at, out, |details| {
-            let expected = details["expected_ms"].as_i64().unwrap_or(0);
-            Episode::open(
-                AlertKind::DurationAnomaly,
-                ctx.pipeline_id,
-                at,
-                Some(&run.run_id),
-                format!(
-                    "{} run took {} (expected about {})",
+        let cfg = ctx.cfg;
+        let hyst = anomaly_hysteresis(cfg);
+        let at = end_of(run);
+        self.life.settle(at, hyst, out);
+        // A stuck run that ended, or a run inside a degradation: someone else's
+        // condition, and no part of the baseline.
+        if notes.stuck || notes.degraded {
+            return;
+        }
+        if let Some(ep) = self.life.episode_mut()
+            && at - ep.started_at > cfg.baseline_half_life.ms()
+        {
+            // Open longer than the baseline remembers: the level has moved, and
+            // it is learned afresh.
+            self.life.close(at, out);
+            *self = DurationAnomaly::default();
+        }
+        let t = run.start_at;
+        let x = log_duration(d);
+        let xv = run.records_processed.map(log_records);
+        let Some(e) = self.dur.expect(cfg, t) else {
+            self.absorb(ctx, t, x, xv, None);
+            return;
+        };
+        let ev = xv.and_then(|v| self.vol.expect(cfg, t).map(|ev| (v, ev)));
+        let adjust = match (ev, self.slope.beta()) {
+            (Some((v, ev)), Some(b)) => b * (v - ev.mean),
+            _ => 0.0,
+        };
+        let mean = e.mean + adjust;
+        let z = (x - mean) / e.sd;
+        let expected_ms = (mean.exp() * 1000.0).round() as i64;
+        let mut verdict = None;
+        if self.dur.runs() as usize >= cfg.anomaly_min_history && z > SUSPECT_Z {
+            let p = self.dur.tail_probability(cfg.false_alarms_per_month);
+            let threshold = e.z_for(p);
+            if z > threshold
+                && d as f64 >= expected_ms as f64 * cfg.duration_min_ratio
+                && d - expected_ms >= cfg.duration_min_excess.ms()
+            {
+                verdict = Some(json!({
+                    "observed_ms": d,
+                    "expected_ms": expected_ms,
+                    "upper_ms": ((mean + threshold * e.sd).exp() * 1000.0).round() as i64,
+                    "ratio": d as f64 / expected_ms.max(1) as f64,
+                    "score": z,
+                    "threshold": threshold,
+                    "tail_probability": p,
+                    "volume_adjusted": adjust != 0.0,
+                    "baseline_runs": self.dur.runs(),
+                }));
+            }
+        }
+        match verdict {
+            Some(details) => self.life.anomalous(at, || {
+                Episode::open(
+                    AlertKind::DurationAnomaly,
                     ctx.pipeline_id,
-                    format_duration(d),
-                    format_duration(expected)
-                ),
-                details,
-            )
-        });
+                    at,
+                    Some(&run.run_id),
+                    format!(
+                        "{} run took {} (expected about {})",
+                        ctx.pipeline_id,
+                        format_duration(d),
+                        format_duration(expected_ms)
+                    ),
+                    details,
+                )
+            }),
+            None => {
+                self.life.normal(at, hyst);
+                if !self.life.is_open() {
+                    self.absorb(ctx, t, x, xv, Some((x - mean, e.sd, ev, e.mean)));
+                }
+            }
+        }
     }
 
-    fn finish(&self, _c: &Ctx, _h: &History, _now: Millis, out: &mut Vec<Episode>) {
-        out.extend(self.open.clone());
+    fn finish(&self, ctx: &Ctx, _h: &History, now: Millis, out: &mut Vec<Episode>) {
+        self.life.finish(now, anomaly_hysteresis(ctx.cfg), out);
     }
 }
 
-/// Evidence if a duration is anomalous for a run starting at `start`.
-fn judge_duration(ctx: &Ctx, hist: &History, start: Millis, d: i64) -> Option<serde_json::Value> {
-    let cfg = ctx.cfg;
-    let x = log_duration(d);
-    let bases = baselines(ctx, hist, start, false, |b| {
-        let expected = b.median.exp() * 1000.0;
-        (x - b.median) / b.sd > cfg.duration_z
-            && d as f64 >= expected * cfg.duration_min_ratio
-            && d as f64 - expected >= cfg.duration_min_excess.ms() as f64
-    });
-    if bases.is_empty() {
-        return None;
+type Judged = (f64, f64, Option<(f64, super::expected::Expectation)>, f64);
+
+impl DurationAnomaly {
+    /// Takes a normal run into the baseline: its duration (with the residual it
+    /// was judged on), its volume, and the duration-on-volume slope.
+    fn absorb(&mut self, ctx: &Ctx, t: Millis, x: f64, xv: Option<f64>, judged: Option<Judged>) {
+        let cfg = ctx.cfg;
+        if let Some((_, sd, Some((v, ev)), mean)) = judged {
+            self.slope.absorb(
+                t,
+                cfg.baseline_half_life.ms(),
+                v - ev.mean,
+                ev.sd,
+                x - mean,
+                sd,
+            );
+        }
+        self.dur.absorb(cfg, t, x, judged.map(|j| j.0));
+        if let Some(v) = xv {
+            self.vol.absorb(cfg, t, v, None);
+        }
     }
-    let mut min_z = f64::INFINITY;
-    let mut expected_log = f64::NEG_INFINITY;
-    let mut used = Vec::new();
-    for b in &bases {
-        let z = (x - b.median) / b.sd;
-        min_z = min_z.min(z);
-        expected_log = expected_log.max(b.median);
-        used.push(json!({"baseline": b.name, "median_ms": (b.median.exp() * 1000.0).round() as i64, "z": z}));
-    }
-    let expected_ms = (expected_log.exp() * 1000.0).round() as i64;
-    let anomalous = min_z > cfg.duration_z
-        && d as f64 >= expected_ms as f64 * cfg.duration_min_ratio
-        && d - expected_ms >= cfg.duration_min_excess.ms();
-    anomalous.then(|| {
-        json!({
-            "observed_ms": d,
-            "expected_ms": expected_ms,
-            "ratio": d as f64 / expected_ms.max(1) as f64,
-            "score": min_z,
-            "threshold": cfg.duration_z,
-            "baselines": used,
-        })
-    })
 }
 
 #[cfg(test)]
@@ -116,12 +170,12 @@ mod tests {
         let da = of(&eps, AlertKind::DurationAnomaly);
         assert_eq!(da.len(), 1, "{eps:?}");
         assert_eq!(da[0].started_at, end(&runs[40]));
-        assert_eq!(da[0].resolved_at, Some(end(&runs[41])));
+        // Closed after two normal runs and the cool-down since the slow run.
+        assert_eq!(
+            da[0].resolved_at,
+            Some(end(&runs[42]).max(end(&runs[40]) + cfg.anomaly_cooldown.ms()))
+        );
         assert!(of(&eps, AlertKind::StuckRun).is_empty());
-        // Too little history: quiet.
-        let mut d = noisy(5, 300_000.0, 0);
-        d.push(840_000);
-        assert!(detect(&with_durations(&d, 2 * HOUR), T0 + DAY, None, &cfg).is_empty());
         // A 2-second job taking 5 seconds is not news (absolute floor).
         let mut d = noisy(40, 2_000.0, 0);
         d.push(5_000);
@@ -132,6 +186,26 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn young_daily_job_is_judged_after_a_few_runs() {
+        let cfg = DetectConfig::default();
+        // Behaviour 7: a daily job, ±5 %, slow (4×) on its 5th day.
+        let mut d = noisy(4, 600_000.0, 0);
+        d.push(2_400_000);
+        d.extend(noisy(3, 600_000.0, 9));
+        let runs = with_durations(&d, DAY);
+        let da = of(
+            &detect(&runs, end(&runs[7]), None, &cfg),
+            AlertKind::DurationAnomaly,
+        );
+        assert_eq!(da.len(), 1, "{da:?}");
+        assert_eq!(da[0].started_at, end(&runs[4]));
+        // With two runs of history it is too early to tell: quiet.
+        let mut d = noisy(2, 600_000.0, 0);
+        d.push(1_500_000);
+        assert!(detect(&with_durations(&d, DAY), T0 + 5 * DAY, None, &cfg).is_empty());
     }
 
     #[test]
@@ -151,5 +225,97 @@ mod tests {
             .filter(|e| e.started_at > T0 + 35 * DAY)
             .collect();
         assert!(late.is_empty(), "{late:?}");
+    }
+
+    /// Behaviour 3: durations proportional to volume.
+    fn tracking(n: usize, slow: Option<usize>) -> Vec<Run> {
+        (0..n)
+            .map(|i| {
+                // Volume varies 1×-4× run to run; duration follows it.
+                let scale = 1.0 + 1.5 * (1.0 + hnoise(i, 7));
+                let mut d = 200_000.0 * scale * (1.0 + 0.05 * noise(i));
+                if slow == Some(i) {
+                    d *= 3.0;
+                }
+                run(
+                    i,
+                    T0 + i as i64 * HOUR,
+                    Outcome::Success,
+                    d as i64,
+                    Some((10_000.0 * scale) as i64),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn durations_that_follow_volume_are_judged_given_volume() {
+        let cfg = DetectConfig::default();
+        // Heavy runs take long: not an anomaly.
+        let runs = tracking(400, None);
+        let da = of(
+            &detect(&runs, end(&runs[399]), None, &cfg),
+            AlertKind::DurationAnomaly,
+        );
+        assert!(da.is_empty(), "{da:?}");
+        // A light run that takes three times what its volume implies is one.
+        let mut runs = tracking(400, None);
+        let i = (300..400)
+            .find(|&i| runs[i].records_processed.unwrap() < 15_000)
+            .unwrap();
+        let runs2 = tracking(400, Some(i));
+        runs.clone_from(&runs2);
+        let da = of(
+            &detect(&runs, end(&runs[399]), None, &cfg),
+            AlertKind::DurationAnomaly,
+        );
+        assert_eq!(da.len(), 1, "{da:?}");
+        assert_eq!(da[0].started_at, end(&runs[i]));
+        assert_eq!(da[0].details["volume_adjusted"], json!(true));
+    }
+
+    #[test]
+    fn relapses_merge_and_episode_runs_stay_out_of_the_baseline() {
+        let cfg = DetectConfig::default();
+        // Behaviours 1 and 8: hourly job; slow runs at 60 and 62 (inside the
+        // cool-down) are one alert; then a slow run 30 h later is a new one, judged
+        // against a baseline the earlier slow runs did not enter.
+        let mut d = noisy(100, 300_000.0, 0);
+        for i in [60, 62, 92] {
+            d[i] = 1_500_000;
+        }
+        let runs = with_durations(&d, HOUR);
+        let da = of(
+            &detect(&runs, end(&runs[99]), None, &cfg),
+            AlertKind::DurationAnomaly,
+        );
+        assert_eq!(da.len(), 2, "{da:?}");
+        assert_eq!(da[0].occurrences, 2);
+        assert_eq!(da[1].started_at, end(&runs[92]));
+        assert_eq!(
+            da[1].details["expected_ms"].as_i64().map(|e| e < 330_000),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn a_retried_run_is_judged_on_its_final_attempt() {
+        let cfg = DetectConfig::default();
+        // Behaviour 5: a 5-minute hourly job; run 60 failed once, backed off and
+        // succeeded: 20 minutes of wall time, a normal 5-minute final attempt.
+        let mut runs = with_durations(&noisy(80, 300_000.0, 0), HOUR);
+        let r = &mut runs[60];
+        r.attempts = 2;
+        r.retries = 1;
+        r.duration_ms = Some(1_200_000);
+        r.ended_at = Some(r.start_at + 1_200_000);
+        r.final_attempt_ms = Some(300_000);
+        let now = end(&runs[79]);
+        assert!(of(&detect(&runs, now, None, &cfg), AlertKind::DurationAnomaly).is_empty());
+        // The same run with a slow final attempt is an anomaly.
+        runs[60].final_attempt_ms = Some(1_200_000);
+        let da = of(&detect(&runs, now, None, &cfg), AlertKind::DurationAnomaly);
+        assert_eq!(da.len(), 1, "{da:?}");
+        assert_eq!(da[0].started_at, end(&runs[60]));
     }
 }

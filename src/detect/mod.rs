@@ -10,15 +10,16 @@
 //! same alerts however the history was split into evaluations.
 
 pub mod alerts;
-mod baseline;
 mod common;
 mod config;
 pub mod consecutive_failures;
 pub mod duration_anomaly;
 pub mod engine;
 pub mod episode;
+pub mod expected;
 pub mod failure_rate_spike;
 pub mod history;
+mod lifecycle;
 pub mod load;
 pub mod missed_run;
 pub mod performance_degradation;

@@ -1,84 +1,116 @@
 //! `performance_degradation`: a sustained upward shift of a pipeline's durations.
+//!
+//! Each successful run's log duration is standardised against the seasonal
+//! expectation (`expected`, given volume where durations follow it), clipped
+//! at `CLIP_Z` so one heavy-tailed outlier cannot make a shift, and fed to a
+//! one-sided CUSUM. Its decision limit comes from the false-alarm budget: the
+//! in-control average run length (Siegmund's approximation) equals the
+//! pipeline's runs per budgeted false alarm. While evidence accumulates the
+//! reference is frozen (the suspect runs are held back, and absorbed only if
+//! the CUSUM returns to rest), so a shift cannot drag its own baseline along.
+//! A crossing opens an episode when the median of the suspect runs is also
+//! materially slower (`degradation_min_ratio`, `degradation_min_excess`); it
+//! closes when the median of the last `degradation_recent_runs` is back near
+//! the reference, with the hysteresis every anomaly kind shares.
+
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::common::*;
+use super::common::{end_of, judged_duration};
 use super::episode::{Ctx, Detector, Episode, Notes};
-use super::history::{History, log_duration};
-use super::stats::robust_location;
+use super::expected::{Seasonal, Slope};
+use super::history::{History, log_duration, log_records};
+use super::lifecycle::{Hysteresis, Lifecycle};
+use super::stats::median;
 use crate::model::{AlertKind, Millis, Outcome, Run};
 use crate::time::format_duration;
-/// A sustained upward shift of log durations, found by a one-sided CUSUM against
-/// a baseline frozen while evidence accumulates (refreshed only when the CUSUM is
-/// at rest, so a gradual drift cannot drag its own reference along). Opens at the
-/// run where the CUSUM crosses `h` and the recent median is materially above the
-/// baseline; resolves when the recent median is back near it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Degradation {
-    reference: Option<(f64, f64)>,
-    /// Hour-of-day (0-23) then day-of-week (24-30) offsets of log duration,
-    /// frozen with the reference: the CUSUM sees deseasonalised durations.
-    offsets: Vec<f64>,
-    /// Successful runs since the offsets were last estimated.
-    since_offsets: u32,
-    cusum: f64,
-    /// Runs since the CUSUM last rested at 0.
-    accumulating: u32,
-    /// The first run's start: degradation is judged once a day of history exists
-    /// (so hour-of-day offsets are known).
-    first_start: Option<Millis>,
-    recent: Vec<f64>,
-    open: Option<Episode>,
+
+/// Standardised residuals are clipped here before they enter the CUSUM.
+const CLIP_Z: f64 = 3.0;
+
+/// A suspect run held back from the reference while the CUSUM is above rest.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Held {
+    t: Millis,
+    x: f64,
+    v: Option<f64>,
+    residual: f64,
 }
 
-/// Runs between re-estimates of the seasonal offsets (they move slowly).
-const OFFSETS_EVERY: u32 = 24;
-/// Runs a slot needs before its offset is estimated (a median of fewer is noise).
-const OFFSET_SLOT_MIN_RUNS: usize = 4;
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Degradation {
+    first_start: Option<Millis>,
+    dur: Seasonal,
+    vol: Seasonal,
+    slope: Slope,
+    cusum: f64,
+    held: Vec<Held>,
+    /// Residuals of the latest runs while an episode is open.
+    recent: VecDeque<f64>,
+    life: Lifecycle,
+}
 
-/// Seasonal offsets of log duration from the hour and weekday slots: each slot's
-/// median minus the median of all slots; 0 where a slot holds too few runs. The
-/// weekday slots of a job that runs more than twice a day hold only that day's
-/// last few hours (an hour-of-day effect, not a weekday one), so such jobs get no
-/// weekday offsets.
-fn seasonal_offsets(hist: &History, min_runs: usize) -> Vec<f64> {
-    let mut out = vec![0.0; 31];
-    let starts: Vec<f64> = hist.runs().iter().map(|p| p.start as f64).collect();
-    let gaps: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
-    let sub_daily = super::stats::median(&gaps).is_none_or(|g| g < 12.0 * 3_600_000.0);
-    for (base, n, get) in [
-        (
-            0usize,
-            24usize,
-            History::hour_values as fn(&History, usize, bool) -> Vec<f64>,
-        ),
-        (24, 7, History::weekday_values),
-    ] {
-        if base == 24 && sub_daily {
-            continue;
-        }
-        let slots: Vec<Vec<f64>> = (0..n).map(|i| get(hist, i, false)).collect();
-        let pooled: Vec<f64> = slots.iter().flatten().copied().collect();
-        let Some(m) = super::stats::median(&pooled) else {
-            continue;
-        };
-        for (i, v) in slots.iter().enumerate() {
-            if v.len() >= min_runs {
-                out[base + i] = super::stats::median(v).unwrap_or(m) - m;
-            }
+/// Siegmund's approximation of a one-sided CUSUM's in-control average run
+/// length for slack `k` and limit `h` (standard normal increments).
+fn arl0(k: f64, h: f64) -> f64 {
+    let b = h + 1.166;
+    if k < 1e-6 {
+        return b * b;
+    }
+    let a = 2.0 * k * b;
+    (a.exp() - a - 1.0) / (2.0 * k * k)
+}
+
+/// The CUSUM limit whose in-control run length is `runs`.
+pub fn cusum_limit(k: f64, runs: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0f64, 200.0f64);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if arl0(k, mid) < runs {
+            lo = mid;
+        } else {
+            hi = mid;
         }
     }
-    out
+    hi
 }
 
 impl Degradation {
-    fn offset(&self, t: Millis) -> f64 {
-        if self.offsets.len() != 31 {
-            return 0.0;
+    fn hysteresis(ctx: &Ctx) -> Hysteresis {
+        Hysteresis {
+            quiet_runs: ctx.cfg.degradation_recent_runs.div_ceil(2),
+            cooldown: ctx.cfg.anomaly_cooldown.ms(),
         }
-        let (h, d) = super::history::slots(t);
-        self.offsets[h] + self.offsets[24 + d]
+    }
+
+    fn absorb(&mut self, ctx: &Ctx, h: Held) {
+        let cfg = ctx.cfg;
+        if let (Some(v), Some(e), Some(ev)) = (
+            h.v,
+            self.dur.expect(cfg, h.t),
+            h.v.and_then(|_| self.vol.expect(cfg, h.t)),
+        ) {
+            self.slope.absorb(
+                h.t,
+                cfg.baseline_half_life.ms(),
+                v - ev.mean,
+                ev.sd,
+                h.x - e.mean,
+                e.sd,
+            );
+        }
+        self.dur.absorb(cfg, h.t, h.x, Some(h.residual));
+        if let Some(v) = h.v {
+            self.vol.absorb(cfg, h.t, v, None);
+        }
+    }
+
+    fn release_held(&mut self, ctx: &Ctx) {
+        for h in std::mem::take(&mut self.held) {
+            self.absorb(ctx, h);
+        }
     }
 }
 
@@ -86,101 +118,125 @@ impl Detector for Degradation {
     fn observe(
         &mut self,
         ctx: &Ctx,
-        hist: &History,
+        _hist: &History,
         run: &Run,
         notes: &mut Notes,
         out: &mut Vec<Episode>,
     ) {
         let cfg = ctx.cfg;
         let first = *self.first_start.get_or_insert(run.start_at);
-        if run.outcome != Outcome::Success
-            || notes.stuck
-            || run.start_at - first < cfg.degradation_min_span.ms()
-        {
-            notes.degraded = self.open.is_some();
+        let d = judged_duration(run);
+        if run.outcome != Outcome::Success || notes.stuck || d.is_none() {
+            notes.degraded = self.life.is_open();
             return;
         }
-        let Some(d) = run.duration_ms else {
-            notes.degraded = self.open.is_some();
-            return;
-        };
+        let d = d.expect("checked");
         let at = end_of(run);
-        let at_rest = self.reference.is_none() || self.cusum == 0.0 && self.open.is_none();
-        if at_rest {
-            if self.offsets.is_empty() || self.since_offsets >= OFFSETS_EVERY {
-                self.offsets = seasonal_offsets(hist, OFFSET_SLOT_MIN_RUNS);
-                self.since_offsets = 0;
-            }
-            let base: Vec<f64> = hist
-                .runs()
-                .iter()
-                .rev()
-                .filter_map(|p| p.log_duration().map(|x| x - self.offset(p.start)))
-                .take(cfg.degradation_baseline_runs)
-                .collect();
-            if base.len() >= cfg.anomaly_min_history {
-                self.reference = robust_location(&base, MIN_LOG_SD);
-            }
-        }
-        self.since_offsets += 1;
-        let x = log_duration(d) - self.offset(run.start_at);
-        let Some((mu, sd)) = self.reference else {
-            notes.degraded = false;
-            return;
-        };
-        self.recent.push(x);
-        let keep = cfg.degradation_recent_runs.max(1);
-        if self.recent.len() > keep {
-            self.recent.remove(0);
-        }
-        let recent_median = super::stats::median(&self.recent).unwrap_or(x);
-        if let Some(ep) = &mut self.open {
-            // Back near the baseline: the recent median within half a step of it
-            // (and within max(1 sd, 10 %)), once enough post-shift runs are in.
-            let shift = ep.details["shift_log"].as_f64().unwrap_or(0.0);
-            let near = (0.5 * shift).max(sd).max(0.1_f64.ln_1p());
-            if self.recent.len() >= keep && recent_median <= mu + near {
-                let mut ep = self.open.take().expect("open").resolve(at);
-                ep.details["recovered_median_ms"] =
-                    json!((recent_median.exp() * 1000.0).round() as i64);
-                out.push(ep);
-                self.cusum = 0.0;
-                self.recent.clear();
-                self.reference = None;
-            } else {
-                ep.seen(at);
-                ep.details["recent_median_ms"] =
-                    json!((recent_median.exp() * 1000.0).round() as i64);
-            }
-            notes.degraded = self.open.is_some();
-            return;
-        }
-        let z = (x - mu) / sd;
-        self.cusum = (self.cusum + z - cfg.degradation_k).max(0.0);
-        // Evidence that builds up over more than a baseline window without crossing
-        // is a slow change of level (a weekday-and-hour swell on a frequent job),
-        // not the step or drift of a few percent per run this detector is for:
-        // re-baseline rather than alarm on it.
-        self.accumulating = if self.cusum > 0.0 {
-            self.accumulating + 1
-        } else {
-            0
-        };
-        if self.accumulating as usize > cfg.degradation_baseline_runs
-            && self.cusum <= cfg.degradation_h
-        {
+        let hyst = Self::hysteresis(ctx);
+        if self.life.settle(at, hyst, out) {
+            self.recent.clear();
             self.cusum = 0.0;
-            self.accumulating = 0;
+        }
+        if let Some(ep) = self.life.episode_mut()
+            && at - ep.started_at > cfg.baseline_half_life.ms()
+        {
+            // Slower for longer than the baseline remembers: the new level is
+            // the baseline now.
+            self.life.close(at, out);
+            *self = Degradation {
+                first_start: Some(run.start_at),
+                ..Degradation::default()
+            };
+        }
+        let t = run.start_at;
+        let x = log_duration(d);
+        let v = run.records_processed.map(log_records);
+        let Some(e) = self.dur.expect(cfg, t) else {
+            self.absorb(
+                ctx,
+                Held {
+                    t,
+                    x,
+                    v,
+                    residual: 0.0,
+                },
+            );
+            notes.degraded = false;
+            return;
+        };
+        let adjust = match (
+            v.and_then(|v| self.vol.expect(cfg, t).map(|ev| v - ev.mean)),
+            self.slope.beta(),
+        ) {
+            (Some(u), Some(b)) => b * u,
+            _ => 0.0,
+        };
+        let residual = x - e.mean - adjust;
+        let held = Held { t, x, v, residual };
+        let judged = run.start_at - first >= cfg.degradation_min_span.ms()
+            && self.dur.runs() as usize >= cfg.anomaly_min_history;
+        if !judged {
+            self.absorb(ctx, held);
             notes.degraded = false;
             return;
         }
-        if self.cusum > cfg.degradation_h {
-            let base_ms = mu.exp() * 1000.0;
-            let now_ms = recent_median.exp() * 1000.0;
-            if now_ms >= base_ms * cfg.degradation_min_ratio
-                && now_ms - base_ms >= cfg.degradation_min_excess.ms() as f64
-            {
-                self.open = Some(Episode::open(
+        let base_ms = (e.mean + adjust).exp() * 1000.0;
+        if let Some(ep) = self.life.episode_mut() {
+            let keep = cfg.degradation_recent_runs;
+            self.recent.push_back(residual);
+            while self.recent.len() > keep {
+                self.recent.pop_front();
+            }
+            let med = median(self.recent.make_contiguous()).unwrap_or(residual);
+            let shift = ep.details["shift_log"].as_f64().unwrap_or(0.0);
+            let near = (0.5 * shift).max(e.sd).max(0.1_f64.ln_1p());
+            ep.details["recent_median_ms"] =
+                json!(((e.mean + adjust + med).exp() * 1000.0).round() as i64);
+            if self.recent.len() >= keep && med <= near {
+                self.life.normal(at, hyst);
+            } else {
+                self.life.anomalous(at, || unreachable!("episode is open"));
+            }
+            notes.degraded = true;
+            return;
+        }
+        let z = (residual / e.sd).clamp(-CLIP_Z, CLIP_Z);
+        self.cusum = (self.cusum + z - cfg.degradation_k).max(0.0);
+        if self.cusum == 0.0 {
+            self.release_held(ctx);
+            self.absorb(ctx, held);
+            notes.degraded = false;
+            return;
+        }
+        self.held.push(held);
+        let limit = cusum_limit(
+            cfg.degradation_k,
+            self.dur.runs_per_month() / cfg.false_alarms_per_month,
+        );
+        if self.cusum <= limit {
+            if self.held.len() > cfg.degradation_baseline_runs {
+                // Evidence gathered over more than the allowed runs without
+                // crossing: a slow change of level, which the baseline learns.
+                self.cusum = 0.0;
+                self.release_held(ctx);
+            }
+            notes.degraded = false;
+            return;
+        }
+        let n = self.held.len().min(cfg.degradation_recent_runs.max(1));
+        let tail: Vec<f64> = self.held[self.held.len() - n..]
+            .iter()
+            .map(|h| h.residual)
+            .collect();
+        let shift = median(&tail).unwrap_or(residual);
+        let now_ms = base_ms * shift.exp();
+        if now_ms >= base_ms * cfg.degradation_min_ratio
+            && now_ms - base_ms >= cfg.degradation_min_excess.ms() as f64
+        {
+            let score = self.cusum;
+            let sd = e.sd;
+            self.life.anomalous(at, || {
+                Episode::open(
                     AlertKind::PerformanceDegradation,
                     ctx.pipeline_id,
                     at,
@@ -196,23 +252,27 @@ impl Detector for Degradation {
                         "baseline_log_sd": sd,
                         "recent_median_ms": now_ms.round() as i64,
                         "ratio": now_ms / base_ms,
-                        "score": self.cusum,
-                        "threshold": cfg.degradation_h,
+                        "score": score,
+                        "threshold": limit,
                         "method": "cusum",
-                        "shift_log": recent_median - mu,
+                        "shift_log": shift,
+                        "degraded_runs": self.held.len(),
                     }),
-                ));
-            } else {
-                // Statistically shifted but too small to matter: stay alert
-                // without letting the sum run away.
-                self.cusum = cfg.degradation_h;
-            }
+                )
+            });
+            // The suspect runs belong to the episode: they never enter the baseline.
+            self.held.clear();
+            self.recent = tail.into();
+        } else {
+            // Statistically shifted but too small to matter: stay alert
+            // without letting the sum run away.
+            self.cusum = limit;
         }
-        notes.degraded = self.open.is_some();
+        notes.degraded = self.life.is_open();
     }
 
-    fn finish(&self, _c: &Ctx, _h: &History, _now: Millis, out: &mut Vec<Episode>) {
-        out.extend(self.open.clone());
+    fn finish(&self, ctx: &Ctx, _h: &History, now: Millis, out: &mut Vec<Episode>) {
+        self.life.finish(now, Self::hysteresis(ctx), out);
     }
 }
 
@@ -222,46 +282,91 @@ mod tests {
     use crate::detect::testutil::*;
 
     #[test]
+    fn cusum_limit_inverts_the_run_length() {
+        for (k, runs) in [(0.5, 100.0), (0.5, 2000.0), (0.25, 500.0), (0.0, 50.0)] {
+            let h = cusum_limit(k, runs);
+            assert!(
+                (arl0(k, h) / runs - 1.0).abs() < 1e-6,
+                "k={k} runs={runs} h={h}"
+            );
+        }
+        // Siegmund: k = 0.5, h = 4 gives an in-control ARL of about 336.
+        assert!((arl0(0.5, 4.0) - 336.0).abs() < 5.0);
+        // More runs per false alarm, a higher limit.
+        assert!(cusum_limit(0.5, 5000.0) > cusum_limit(0.5, 500.0));
+    }
+
+    #[test]
     fn degradation_on_steps_and_drifts_not_noise() {
         let cfg = DetectConfig::default();
-        // Step: 5 min → 9 min (below the stuck threshold), then back.
-        let mut d = noisy(40, 300_000.0, 0);
-        d.extend(noisy(20, 540_000.0, 100));
-        d.extend(noisy(20, 300_000.0, 200));
+        // Step: 5 min → 9 min (below the stuck threshold) after 10 days of runs
+        // every 2 h, then back.
+        let mut d = noisy(120, 300_000.0, 0);
+        d.extend(noisy(20, 540_000.0, 300));
+        d.extend(noisy(20, 300_000.0, 400));
         let runs = with_durations(&d, 2 * HOUR);
         let eps = of(
-            &detect(&runs, T0 + 100 * DAY, None, &cfg),
+            &detect(&runs, end(&runs[159]) + DAY, None, &cfg),
             AlertKind::PerformanceDegradation,
         );
         assert_eq!(eps.len(), 1, "{eps:?}");
         let at = eps[0].started_at;
+        // Established by the 12th degraded run (alerts.md Timeliness).
         assert!(
-            at >= end(&runs[41]) && at <= end(&runs[48]),
+            at >= end(&runs[120]) && at <= end(&runs[131]),
             "step found late"
         );
         let resolved = eps[0].resolved_at.unwrap();
-        assert!(resolved >= end(&runs[60]) && resolved <= end(&runs[66]));
-        // Drift: +3 % per run from run 40.
-        let d: Vec<i64> = (0..90)
+        assert!(resolved >= end(&runs[140]) && resolved <= end(&runs[150]) + DAY);
+        // Drift: +3 % per run from run 120.
+        let d: Vec<i64> = (0..180)
             .map(|i| {
-                let f = if i < 40 {
+                let f = if i < 120 {
                     1.0
                 } else {
-                    1.03f64.powi(i as i32 - 40)
+                    1.03f64.powi(i as i32 - 120)
                 };
                 (300_000.0 * f * (1.0 + 0.1 * noise(i))) as i64
             })
             .collect();
         let runs = with_durations(&d, 2 * HOUR);
         let eps = of(
-            &detect(&runs, T0 + 100 * DAY, None, &cfg),
+            &detect(&runs, end(&runs[179]), None, &cfg),
             AlertKind::PerformanceDegradation,
         );
         assert_eq!(eps.len(), 1);
-        assert!(eps[0].started_at <= end(&runs[70]));
+        assert!(eps[0].started_at <= end(&runs[150]));
         // Noise only.
-        let runs = with_durations(&noisy(200, 300_000.0, 0), 2 * HOUR);
-        let eps = detect(&runs, end(&runs[199]), None, &cfg);
+        let runs = with_durations(&noisy(400, 300_000.0, 0), 2 * HOUR);
+        let eps = detect(&runs, end(&runs[399]), None, &cfg);
         assert!(eps.is_empty(), "{eps:?}");
+    }
+
+    #[test]
+    fn monday_morning_after_a_light_weekend_is_not_a_degradation() {
+        let cfg = DetectConfig::default();
+        // Behaviour 2: hourly job, weekend runs take half as long (nights too,
+        // multiplied), ±20 % heavy-ish noise. Six weeks: no alert at all.
+        let runs: Vec<Run> = (0..(6 * 168))
+            .map(|i| {
+                let t = T0 + i as i64 * HOUR;
+                let (h, d) = crate::detect::history::slots(t);
+                let f = if d == 0 || d == 6 { 0.5 } else { 1.0 } * if h < 6 { 0.6 } else { 1.0 };
+                let n = noise(i);
+                let dur = 900_000.0 * f * (1.0 + 0.2 * n * n * n.signum());
+                run(i, t, Outcome::Success, dur as i64, Some(1000))
+            })
+            .collect();
+        let eps = detect(&runs, end(runs.last().unwrap()), None, &cfg);
+        let bad: Vec<_> = eps
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.kind,
+                    AlertKind::PerformanceDegradation | AlertKind::DurationAnomaly
+                )
+            })
+            .collect();
+        assert!(bad.is_empty(), "{bad:?}");
     }
 }

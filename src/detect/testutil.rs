@@ -109,3 +109,14 @@ pub(crate) fn noisy(n: usize, base: f64, from: usize) -> Vec<i64> {
         .map(|i| (base * (1.0 + 0.1 * noise(i))) as i64)
         .collect()
 }
+
+/// Deterministic noise in [-1, 1], independent across `salt`s (splitmix64).
+pub(crate) fn hnoise(i: usize, salt: u64) -> f64 {
+    let mut z = (i as u64)
+        .wrapping_add(salt.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+}

@@ -1,29 +1,43 @@
 //! `volume_anomaly`: a successful run's `records_processed` far from expected.
+//!
+//! Expected is the seasonal model of ln(1 + records) (`expected`): a weekend
+//! night that is always light is expected to be light. A run is anomalous when
+//! its residual passes the two-sided threshold the false-alarm budget sets and
+//! the volume is also `volume_min_ratio` times above or below what was
+//! expected. Zero records after a history of non-zero volume is always an
+//! anomaly. Runs of an open episode never enter the baseline.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::baseline::*;
-use super::common::*;
+use super::common::{anomaly_hysteresis, end_of};
 use super::episode::{Ctx, Detector, Episode, Notes};
+use super::expected::Seasonal;
 use super::history::{History, log_records};
+use super::lifecycle::Lifecycle;
 use crate::model::{AlertKind, Millis, Outcome, Run};
-/// `records_processed` of a successful run far from its seasonal baselines
-/// (robust z on ln(1 + records) against every applicable baseline, plus a ratio
-/// gate): a drop to zero, a collapse, an explosion. Resolves at the next
-/// successful run of normal volume.
+
+/// Standardised residuals within this are never anomalous (see duration_anomaly).
+const SUSPECT_Z: f64 = 2.0;
+/// Non-zero runs that make a zero-record run an anomaly by itself.
+const ZERO_AFTER_RUNS: u32 = 3;
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VolumeAnomaly {
-    /// The first run's start: volume is judged once a week of history exists.
+    /// The first run's start: the ratio test waits until `volume_min_span` of
+    /// history exists (the weekly rhythm seen once).
     first_start: Option<Millis>,
-    open: Option<Episode>,
+    vol: Seasonal,
+    nonzero: u32,
+    zeros: u32,
+    life: Lifecycle,
 }
 
 impl Detector for VolumeAnomaly {
     fn observe(
         &mut self,
         ctx: &Ctx,
-        hist: &History,
+        _hist: &History,
         run: &Run,
         _n: &mut Notes,
         out: &mut Vec<Episode>,
@@ -35,73 +49,89 @@ impl Detector for VolumeAnomaly {
         let Some(r) = run.records_processed else {
             return;
         };
+        let cfg = ctx.cfg;
+        let hyst = anomaly_hysteresis(cfg);
         let at = end_of(run);
-        let verdict = if run.start_at - first >= ctx.cfg.volume_min_span.ms() {
-            judge_volume(ctx, hist, run.start_at, r)
-        } else {
-            None
-        };
-        single_run_episode(&mut self.open, verdict, at, out, |details| {
-            let expected = details["expected_records"].as_i64().unwrap_or(0);
-            let what = if (r as f64) < expected as f64 {
-                "dropped"
-            } else {
-                "jumped"
+        self.life.settle(at, hyst, out);
+        if let Some(ep) = self.life.episode_mut()
+            && at - ep.started_at > cfg.baseline_half_life.ms()
+        {
+            self.life.close(at, out);
+            *self = VolumeAnomaly {
+                first_start: Some(run.start_at),
+                ..VolumeAnomaly::default()
             };
-            Episode::open(
-                AlertKind::VolumeAnomaly,
-                ctx.pipeline_id,
-                at,
-                Some(&run.run_id),
-                format!(
-                    "{} volume {what}: {r} records (expected about {expected})",
-                    ctx.pipeline_id
-                ),
-                details,
-            )
-        });
-    }
-
-    fn finish(&self, _c: &Ctx, _h: &History, _now: Millis, out: &mut Vec<Episode>) {
-        out.extend(self.open.clone());
-    }
-}
-
-fn judge_volume(ctx: &Ctx, hist: &History, start: Millis, r: i64) -> Option<serde_json::Value> {
-    let cfg = ctx.cfg;
-    let x = log_records(r);
-    let ratio_log = cfg.volume_min_ratio.ln();
-    let bases = baselines(ctx, hist, start, true, |b| {
-        let z = (x - b.median) / b.sd;
-        (z < -cfg.volume_z && x - b.median < -ratio_log)
-            || (z > cfg.volume_z && x - b.median > ratio_log)
-    });
-    if bases.is_empty() {
-        return None;
-    }
-    let mut used = Vec::new();
-    let mut closest: Option<f64> = None;
-    let mut all_low = true;
-    let mut all_high = true;
-    for b in &bases {
-        let z = (x - b.median) / b.sd;
-        all_low &= z < -cfg.volume_z && x - b.median < -ratio_log;
-        all_high &= z > cfg.volume_z && x - b.median > ratio_log;
-        if closest.is_none_or(|c| (x - b.median).abs() < (x - c).abs()) {
-            closest = Some(b.median);
         }
-        used.push(json!({"baseline": b.name, "median_records": (b.median.exp() - 1.0).round() as i64, "z": z}));
+        let t = run.start_at;
+        let x = log_records(r);
+        let e = self.vol.expect(cfg, t);
+        let mut verdict = None;
+        if r == 0 && self.nonzero >= ZERO_AFTER_RUNS && self.zeros == 0 {
+            verdict = Some(json!({
+                "observed_records": 0,
+                "expected_records": e.map_or(0, |e| e.mean.exp_m1().round() as i64),
+                "direction": "collapse",
+                "rule": "zero after non-zero history",
+                "baseline_runs": self.vol.runs(),
+            }));
+        } else if let Some(e) = e
+            && run.start_at - first >= cfg.volume_min_span.ms()
+            && self.vol.runs() as usize >= cfg.anomaly_min_history
+            && e.z(x).abs() > SUSPECT_Z
+        {
+            let z = e.z(x);
+            // Two-sided: half the budget for collapses, half for explosions.
+            let p = self.vol.tail_probability(cfg.false_alarms_per_month) / 2.0;
+            let threshold = e.z_for(p);
+            let ratio = cfg.volume_min_ratio.ln();
+            if z.abs() > threshold && (x - e.mean).abs() > ratio {
+                let expected = e.mean.exp_m1().round() as i64;
+                verdict = Some(json!({
+                    "observed_records": r,
+                    "expected_records": expected,
+                    "lower_records": (e.mean - threshold * e.sd).exp_m1().max(0.0).round() as i64,
+                    "upper_records": (e.mean + threshold * e.sd).exp_m1().round() as i64,
+                    "direction": if z < 0.0 { "collapse" } else { "explosion" },
+                    "score": z,
+                    "threshold": threshold,
+                    "tail_probability": p,
+                    "baseline_runs": self.vol.runs(),
+                }));
+            }
+        }
+        match verdict {
+            Some(details) => self.life.anomalous(at, || {
+                let expected = details["expected_records"].as_i64().unwrap_or(0);
+                let what = if r < expected { "dropped" } else { "jumped" };
+                Episode::open(
+                    AlertKind::VolumeAnomaly,
+                    ctx.pipeline_id,
+                    at,
+                    Some(&run.run_id),
+                    format!(
+                        "{} volume {what}: {r} records (expected about {expected})",
+                        ctx.pipeline_id
+                    ),
+                    details,
+                )
+            }),
+            None => {
+                self.life.normal(at, hyst);
+                if !self.life.is_open() {
+                    self.vol.absorb(cfg, t, x, None);
+                    if r == 0 {
+                        self.zeros = self.zeros.saturating_add(1);
+                    } else {
+                        self.nonzero = self.nonzero.saturating_add(1);
+                    }
+                }
+            }
+        }
     }
-    let expected = (closest?.exp() - 1.0).round() as i64;
-    (all_low || all_high).then(|| {
-        json!({
-            "observed_records": r,
-            "expected_records": expected,
-            "direction": if all_low { "collapse" } else { "explosion" },
-            "threshold": cfg.volume_z,
-            "baselines": used,
-        })
-    })
+
+    fn finish(&self, ctx: &Ctx, _h: &History, now: Millis, out: &mut Vec<Episode>) {
+        self.life.finish(now, anomaly_hysteresis(ctx.cfg), out);
+    }
 }
 
 #[cfg(test)]
@@ -133,20 +163,72 @@ mod tests {
         let eps = detect(&runs, now, None, &cfg);
         let late: Vec<_> = eps
             .iter()
-            .filter(|e| e.started_at > T0 + 36 * DAY)
+            .filter(|e| e.started_at > T0 + 22 * DAY)
             .collect();
         assert!(late.is_empty(), "{late:?}");
-        runs[80].records_processed = Some(0); // a Wednesday: collapse to zero
+        runs[80].records_processed = Some(400); // a Wednesday: collapse
         runs[90].records_processed = Some(200_000); // explosion
         let eps = of(&detect(&runs, now, None, &cfg), AlertKind::VolumeAnomaly);
         let late: Vec<_> = eps
             .iter()
-            .filter(|e| e.started_at > T0 + 36 * DAY)
+            .filter(|e| e.started_at > T0 + 22 * DAY)
             .collect();
         assert_eq!(late.len(), 2, "{late:?}");
         assert_eq!(late[0].started_at, end(&runs[80]));
         assert_eq!(late[0].details["direction"], json!("collapse"));
-        assert_eq!(late[0].resolved_at, Some(end(&runs[81])));
+        assert_eq!(
+            late[0].resolved_at,
+            Some(end(&runs[82]).max(end(&runs[80]) + cfg.anomaly_cooldown.ms()))
+        );
         assert_eq!(late[1].details["direction"], json!("explosion"));
+    }
+
+    #[test]
+    fn hourly_job_with_light_weekend_nights_is_quiet() {
+        let cfg = DetectConfig::default();
+        // Behaviour 2: hourly job, weekends × 0.4 and nights × 0.3, multiplied.
+        let runs: Vec<Run> = (0..(6 * 168))
+            .map(|i| {
+                let t = T0 + i as i64 * HOUR;
+                let (h, d) = crate::detect::history::slots(t);
+                let f = if d == 0 || d == 6 { 0.4 } else { 1.0 } * if h < 6 { 0.3 } else { 1.0 };
+                let r = (50_000.0 * f * (1.0 + 0.15 * noise(i))) as i64;
+                run(i, t, Outcome::Success, 300_000, Some(r))
+            })
+            .collect();
+        let eps = detect(&runs, end(runs.last().unwrap()), None, &cfg);
+        let late: Vec<_> = eps
+            .iter()
+            .filter(|e| e.started_at > T0 + 14 * DAY)
+            .collect();
+        assert!(late.is_empty(), "{late:?}");
+    }
+
+    #[test]
+    fn zero_after_nonzero_history_is_always_an_anomaly() {
+        let cfg = DetectConfig::default();
+        // Behaviour 7: a young daily job (4 days old) that suddenly processes nothing.
+        let mut runs: Vec<Run> = (0..6)
+            .map(|i| run(i, T0 + i as i64 * DAY, Outcome::Success, 300_000, Some(800)))
+            .collect();
+        runs[4].records_processed = Some(0);
+        let eps = of(
+            &detect(&runs, end(&runs[5]), None, &cfg),
+            AlertKind::VolumeAnomaly,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        assert_eq!(eps[0].started_at, end(&runs[4]));
+        // A pipeline that often processes nothing is not alarmed by another zero.
+        let runs: Vec<Run> = (0..30)
+            .map(|i| {
+                let r = if i % 3 == 0 { 0 } else { 800 };
+                run(i, T0 + i as i64 * DAY, Outcome::Success, 300_000, Some(r))
+            })
+            .collect();
+        let eps = of(
+            &detect(&runs, end(&runs[29]), None, &cfg),
+            AlertKind::VolumeAnomaly,
+        );
+        assert!(eps.iter().all(|e| e.details["rule"].is_null()), "{eps:?}");
     }
 }

@@ -1,0 +1,682 @@
+//! The one notion of "expected" every anomaly kind is judged against: a
+//! pipeline's seasonal level of a log-scale quantity (log duration, log volume),
+//! its robust residual spread, widened while history is short, and the
+//! threshold that a per-pipeline false-alarm budget implies.
+//!
+//! Model. A value `x` (log seconds, or ln(1 + records)) of a run starting at `t`
+//! is `level + hour[h(t)] + weekday[d(t)] + cell[h, d] + noise`: an hour-of-day
+//! and a day-of-week effect fitted jointly (additive on the log scale, so
+//! multiplicative in the original units), plus an hour-of-week interaction.
+//! Each effect is shrunk toward the level above it by a pseudo-count
+//! (`seasonal_prior_runs`; the interaction twice as hard), so a slot with one
+//! run barely moves the estimate and a slot with weeks of runs speaks for
+//! itself. Every run's weight halves every `baseline_half_life` of event time,
+//! so a baseline spans weeks of time whatever the run frequency.
+//!
+//! Spread. The residual of each run against the prediction made before it
+//! (clipped at `CLIP_SD` current spreads, so one outlier cannot inflate it) is
+//! averaged with the same decay; the spread is combined with a conservative
+//! prior (`prior_log_sd`, weight `prior_runs`) like a t-interval, so a young
+//! pipeline gets wide intervals that narrow run by run.
+//!
+//! Threshold. The per-run tail probability is the false-alarm budget
+//! (`false_alarms_per_month`) divided by the pipeline's runs per month; the
+//! threshold is that quantile of a Student-t with `min(tail_df, runs seen)`
+//! degrees of freedom, so heavy-tailed noise does not turn into an alarm a week.
+//!
+//! Callers keep the model frozen while an episode of theirs is open: a run that
+//! belongs to an anomaly never becomes part of what is expected.
+
+use serde::{Deserialize, Serialize};
+
+use super::DetectConfig;
+use super::history::{log_duration, log_records, slots};
+use crate::model::{Millis, Outcome, Run};
+
+/// Cells of the week: hour of day × day of week (index `weekday * 24 + hour`).
+pub const CELLS: usize = 168;
+const MONTH_MS: f64 = 30.0 * 86_400_000.0;
+/// Residuals are clipped at this many spreads before they update the spread.
+const CLIP_SD: f64 = 4.0;
+/// Smallest spread on log scales (about 5 %): a metronome-regular job is not
+/// alarmed by ordinary jitter.
+pub const MIN_LOG_SD: f64 = 0.05;
+/// Bounds of the per-run tail probability a budget may ask for.
+const P_MIN: f64 = 1e-7;
+const P_MAX: f64 = 0.01;
+
+/// The hour-of-week cell of a time (UTC).
+pub fn cell_of(t: Millis) -> usize {
+    let (h, d) = slots(t);
+    d * 24 + h
+}
+
+/// The seasonal model of one log-scale quantity of one pipeline.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Seasonal {
+    /// Event time the weights are current at.
+    at: Option<Millis>,
+    /// First and latest absorbed run start, and runs absorbed (not decayed).
+    first: Option<Millis>,
+    last: Option<Millis>,
+    n: u32,
+    /// Per cell: decayed weight and decayed weighted sum of values.
+    w: Vec<f32>,
+    s: Vec<f32>,
+    /// Decayed weight and weighted sum of squared (clipped) residuals.
+    rw: f64,
+    rss: f64,
+    #[serde(skip)]
+    fit: Option<Box<Fit>>,
+}
+
+impl PartialEq for Seasonal {
+    fn eq(&self, o: &Seasonal) -> bool {
+        (
+            self.at, self.first, self.last, self.n, &self.w, &self.s, self.rw, self.rss,
+        ) == (o.at, o.first, o.last, o.n, &o.w, &o.s, o.rw, o.rss)
+    }
+}
+
+/// The fitted effects (a pure function of the sums, cached).
+#[derive(Debug, Clone)]
+struct Fit {
+    level: f64,
+    hour: [f64; 24],
+    day: [f64; 7],
+    cell: Vec<f64>,
+}
+
+/// What is expected of one run: a location and spread on the log scale, and the
+/// degrees of freedom of the reference distribution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Expectation {
+    /// Expected log value.
+    pub mean: f64,
+    /// Predictive spread (log scale), widened for a short history.
+    pub sd: f64,
+    /// Degrees of freedom of the Student-t reference.
+    pub df: f64,
+    /// Runs the model has absorbed.
+    pub runs: u32,
+}
+
+impl Expectation {
+    /// Standardised residual of `x`.
+    pub fn z(&self, x: f64) -> f64 {
+        (x - self.mean) / self.sd
+    }
+    /// The threshold, in standardised units, whose upper tail is `p`.
+    pub fn z_for(&self, p: f64) -> f64 {
+        student_t_quantile(p, self.df)
+    }
+}
+
+impl Seasonal {
+    /// Runs absorbed so far.
+    pub fn runs(&self) -> u32 {
+        self.n
+    }
+
+    /// Event time spanned by the absorbed runs.
+    pub fn span(&self) -> i64 {
+        match (self.first, self.last) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0,
+        }
+    }
+
+    /// Runs per month, from the absorbed runs' spacing (one a day until two are in).
+    pub fn runs_per_month(&self) -> f64 {
+        let span = self.span();
+        if self.n < 2 || span <= 0 {
+            return 30.0;
+        }
+        ((self.n - 1) as f64 * MONTH_MS / span as f64).max(1.0)
+    }
+
+    /// The per-run tail probability that spends `per_month` false alarms a month.
+    pub fn tail_probability(&self, per_month: f64) -> f64 {
+        (per_month / self.runs_per_month()).clamp(P_MIN, P_MAX)
+    }
+
+    fn decay_to(&mut self, t: Millis, half_life: i64) {
+        if self.w.len() != CELLS {
+            self.w = vec![0.0; CELLS];
+            self.s = vec![0.0; CELLS];
+        }
+        if let Some(a) = self.at
+            && t > a
+        {
+            let f = 0.5f64.powf((t - a) as f64 / half_life.max(1) as f64);
+            for (w, s) in self.w.iter_mut().zip(self.s.iter_mut()) {
+                *w = (*w as f64 * f) as f32;
+                *s = (*s as f64 * f) as f32;
+            }
+            self.rw *= f;
+            self.rss *= f;
+        }
+        self.at = Some(self.at.map_or(t, |a| a.max(t)));
+    }
+
+    fn fitted(&mut self, cfg: &DetectConfig) -> &Fit {
+        if self.fit.is_none() {
+            self.fit = Some(Box::new(fit(&self.w, &self.s, cfg.seasonal_prior_runs)));
+        }
+        self.fit.as_deref().expect("fitted")
+    }
+
+    /// The expected level (log scale) at `t`, without the spread; None before
+    /// the first run.
+    pub fn level(&mut self, cfg: &DetectConfig, t: Millis) -> Option<f64> {
+        if self.n == 0 {
+            return None;
+        }
+        let f = self.fitted(cfg);
+        let (h, d) = slots(t);
+        Some(f.level + f.hour[h] + f.day[d] + f.cell[d * 24 + h])
+    }
+
+    /// The raw residual spread (log scale) of the runs absorbed, before widening.
+    pub fn residual_sd(&self) -> Option<f64> {
+        (self.rw > 0.0).then(|| (self.rss / self.rw).sqrt())
+    }
+
+    /// What is expected of a run starting at `t`: None before the first run.
+    pub fn expect(&mut self, cfg: &DetectConfig, t: Millis) -> Option<Expectation> {
+        let mean = self.level(cfg, t)?;
+        // Residuals exist from the second run on; the prior stands in before.
+        let own_n = self.n.saturating_sub(1) as f64;
+        let own_var = self.residual_sd().unwrap_or(0.0).powi(2);
+        let n0 = cfg.prior_runs;
+        let var = (n0 * cfg.prior_log_sd.powi(2) + own_n * own_var) / (n0 + own_n).max(1e-9);
+        // The level itself is uncertain while few runs are in (predictive interval).
+        let sd = (var * (1.0 + 1.0 / self.n as f64)).sqrt().max(MIN_LOG_SD);
+        let df = (n0 + own_n).clamp(1.0, cfg.tail_df);
+        Some(Expectation {
+            mean,
+            sd,
+            df,
+            runs: self.n,
+        })
+    }
+
+    /// Takes in a run's value `x` at `t`. `residual` is what the caller judged
+    /// (`x` minus its expectation, after any adjustment such as volume); None
+    /// uses `x` minus the seasonal level.
+    pub fn absorb(&mut self, cfg: &DetectConfig, t: Millis, x: f64, residual: Option<f64>) {
+        if !x.is_finite() {
+            return;
+        }
+        let prior = self.expect(cfg, t);
+        let r = residual.or_else(|| prior.map(|e| x - e.mean));
+        self.decay_to(t, cfg.baseline_half_life.ms());
+        if let (Some(r), Some(e)) = (r, prior) {
+            let c = r.clamp(-CLIP_SD * e.sd, CLIP_SD * e.sd);
+            self.rw += 1.0;
+            self.rss += c * c;
+        }
+        let i = cell_of(t);
+        self.w[i] += 1.0;
+        self.s[i] += x as f32;
+        self.n = self.n.saturating_add(1);
+        self.first.get_or_insert(t);
+        self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        self.fit = None;
+    }
+}
+
+/// Jointly fitted additive effects from per-cell decayed sums: backfitting of
+/// hour and weekday effects around the overall level, then the hour-of-week
+/// interaction, each shrunk by the pseudo-count `k` (the interaction by `2k`).
+fn fit(w: &[f32], s: &[f32], k: f64) -> Fit {
+    let w: Vec<f64> = w.iter().map(|&x| x as f64).collect();
+    let s: Vec<f64> = s.iter().map(|&x| x as f64).collect();
+    let tw: f64 = w.iter().sum();
+    let level = if tw > 0.0 {
+        s.iter().sum::<f64>() / tw
+    } else {
+        0.0
+    };
+    let mut hour = [0.0; 24];
+    let mut day = [0.0; 7];
+    for _ in 0..3 {
+        for (h, e) in hour.iter_mut().enumerate() {
+            let (mut num, mut den) = (0.0, k);
+            for (d, de) in day.iter().enumerate() {
+                let c = d * 24 + h;
+                num += s[c] - w[c] * (level + de);
+                den += w[c];
+            }
+            *e = num / den;
+        }
+        for (d, e) in day.iter_mut().enumerate() {
+            let (mut num, mut den) = (0.0, k);
+            for (h, he) in hour.iter().enumerate() {
+                let c = d * 24 + h;
+                num += s[c] - w[c] * (level + he);
+                den += w[c];
+            }
+            *e = num / den;
+        }
+    }
+    let cell = (0..CELLS)
+        .map(|c| {
+            let (d, h) = (c / 24, c % 24);
+            (s[c] - w[c] * (level + hour[h] + day[d])) / (w[c] + 2.0 * k)
+        })
+        .collect();
+    Fit {
+        level,
+        hour,
+        day,
+        cell,
+    }
+}
+
+/// Robust, decayed regression of one residual on another (duration residual on
+/// volume residual): least squares on residuals clipped at `CLIP_SD` spreads,
+/// used only while the correlation is material and significant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Slope {
+    at: Option<Millis>,
+    sw: f64,
+    suu: f64,
+    suv: f64,
+    svv: f64,
+}
+
+/// Smallest correlation, and t statistic, for duration to be judged given volume.
+const SLOPE_MIN_CORR: f64 = 0.3;
+const SLOPE_MIN_T: f64 = 3.0;
+
+impl Slope {
+    /// The slope, when the history shows `v` moving with `u`.
+    pub fn beta(&self) -> Option<f64> {
+        if self.sw < 8.0 || self.suu <= 0.0 || self.svv <= 0.0 {
+            return None;
+        }
+        let r = self.suv / (self.suu * self.svv).sqrt();
+        let t = r * ((self.sw - 2.0) / (1.0 - r * r).max(1e-12)).sqrt();
+        (r >= SLOPE_MIN_CORR && t >= SLOPE_MIN_T).then(|| self.suv / self.suu)
+    }
+
+    /// Takes in one pair of residuals (`u`, `v`), each with its spread for clipping.
+    pub fn absorb(&mut self, t: Millis, half_life: i64, u: f64, su: f64, v: f64, sv: f64) {
+        if let Some(a) = self.at
+            && t > a
+        {
+            let f = 0.5f64.powf((t - a) as f64 / half_life.max(1) as f64);
+            self.sw *= f;
+            self.suu *= f;
+            self.suv *= f;
+            self.svv *= f;
+        }
+        self.at = Some(self.at.map_or(t, |a| a.max(t)));
+        let u = u.clamp(-CLIP_SD * su, CLIP_SD * su);
+        let v = v.clamp(-CLIP_SD * sv, CLIP_SD * sv);
+        self.sw += 1.0;
+        self.suu += u * u;
+        self.suv += u * v;
+        self.svv += v * v;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Student-t tail
+
+/// ln Γ(x) for x > 0 (Lanczos, |error| < 1e-13).
+fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = G[0];
+    let t = x + 7.5;
+    for (i, g) in G.iter().enumerate().skip(1) {
+        a += g / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// Continued fraction of the regularised incomplete beta (modified Lentz).
+fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
+    const TINY: f64 = 1e-300;
+    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
+    let mut c = 1.0;
+    let mut d = 1.0 - qab * x / qap;
+    if d.abs() < TINY {
+        d = TINY;
+    }
+    d = 1.0 / d;
+    let mut h = d;
+    for m in 1..300 {
+        let m = m as f64;
+        let m2 = 2.0 * m;
+        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
+        d = 1.0 + aa * d;
+        d = if d.abs() < TINY { TINY } else { d };
+        c = 1.0 + aa / c;
+        c = if c.abs() < TINY { TINY } else { c };
+        d = 1.0 / d;
+        h *= d * c;
+        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
+        d = 1.0 + aa * d;
+        d = if d.abs() < TINY { TINY } else { d };
+        c = 1.0 + aa / c;
+        c = if c.abs() < TINY { TINY } else { c };
+        d = 1.0 / d;
+        let del = d * c;
+        h *= del;
+        if (del - 1.0).abs() < 1e-14 {
+            break;
+        }
+    }
+    h
+}
+
+/// Regularised incomplete beta I_x(a, b).
+fn inc_beta(a: f64, b: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
+    if x < (a + 1.0) / (a + b + 2.0) {
+        ln_front.exp() * beta_cf(a, b, x) / a
+    } else {
+        1.0 - ln_front.exp() * beta_cf(b, a, 1.0 - x) / b
+    }
+}
+
+/// P(T > t) for a Student-t with `df` degrees of freedom.
+pub fn student_t_sf(t: f64, df: f64) -> f64 {
+    let tail = 0.5 * inc_beta(df / 2.0, 0.5, df / (df + t * t));
+    if t >= 0.0 { tail } else { 1.0 - tail }
+}
+
+/// The `t` with P(T > t) = `p` (0 < p < 0.5), by bisection on the tail.
+pub fn student_t_quantile(p: f64, df: f64) -> f64 {
+    let p = p.clamp(1e-300, 0.5);
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    while student_t_sf(hi, df) > p && hi < 1e12 {
+        lo = hi;
+        hi *= 2.0;
+    }
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if student_t_sf(mid, df) > p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo < 1e-9 * hi.max(1.0) {
+            break;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+// ---------------------------------------------------------------------------
+// Bands for charts
+
+/// The expected value and the alerting thresholds for one run, in the run's
+/// own units (milliseconds for durations, records for volumes).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Band {
+    pub run_id: String,
+    pub start_at: Millis,
+    pub expected: f64,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// The expected duration band of each successful run of one pipeline, as the
+/// detectors saw it when the run arrived: `expected` is the seasonal level in
+/// ms, `upper` the duration above which the run is a `duration_anomaly`
+/// (before the materiality gates `duration_min_ratio` and
+/// `duration_min_excess`), `lower` the mirror threshold below. `runs` in start
+/// order; runs before the first success, and non-successful runs, get no band.
+/// Volume adjustment is not applied (the band is the seasonal expectation).
+pub fn duration_band(cfg: &DetectConfig, runs: &[Run]) -> Vec<Band> {
+    band(
+        cfg,
+        runs,
+        |r| r.duration_ms.map(log_duration),
+        |x| x.exp() * 1000.0,
+        1.0,
+    )
+}
+
+/// The expected volume band of each successful run of one pipeline (records):
+/// `expected` is the seasonal level, `lower` and `upper` the volumes beyond
+/// which the run is a `volume_anomaly` (before the `volume_min_ratio` gate).
+pub fn volume_band(cfg: &DetectConfig, runs: &[Run]) -> Vec<Band> {
+    band(
+        cfg,
+        runs,
+        |r| r.records_processed.map(log_records),
+        |x| x.exp_m1().max(0.0),
+        2.0,
+    )
+}
+
+fn band(
+    cfg: &DetectConfig,
+    runs: &[Run],
+    value: impl Fn(&Run) -> Option<f64>,
+    back: impl Fn(f64) -> f64,
+    sides: f64,
+) -> Vec<Band> {
+    let mut m = Seasonal::default();
+    let mut out = Vec::new();
+    for run in runs.iter().filter(|r| r.outcome == Outcome::Success) {
+        let Some(x) = value(run) else { continue };
+        if let Some(e) = m.expect(cfg, run.start_at) {
+            let z = e.z_for(m.tail_probability(cfg.false_alarms_per_month) / sides);
+            out.push(Band {
+                run_id: run.run_id.clone(),
+                start_at: run.start_at,
+                expected: back(e.mean),
+                lower: back(e.mean - z * e.sd),
+                upper: back(e.mean + z * e.sd),
+            });
+        }
+        m.absorb(cfg, run.start_at, x, None);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::testutil::*;
+
+    #[test]
+    fn student_t_matches_tables() {
+        // Two-sided 95 % and one-sided 99.95 % points from standard tables.
+        for (p, df, want) in [
+            (0.025, 4.0, 2.776),
+            (0.025, 30.0, 2.042),
+            (0.0005, 5.0, 6.869),
+            (0.05, 1.0, 6.314),
+            (0.005, 10.0, 3.169),
+        ] {
+            let got = student_t_quantile(p, df);
+            assert!(
+                (got - want).abs() < 2e-3,
+                "t({p}, {df}) = {got}, want {want}"
+            );
+        }
+        assert!((student_t_sf(0.0, 3.0) - 0.5).abs() < 1e-12);
+        assert!((student_t_sf(-2.776, 4.0) - 0.975).abs() < 1e-3);
+    }
+
+    /// Log value of an hourly job whose weekends run at 60 % and whose nights
+    /// (00-06 UTC) run at 50 %, multiplied, with ±10 % noise.
+    fn rhythm(t: Millis, i: usize) -> f64 {
+        let (h, d) = slots(t);
+        let weekend = if d == 0 || d == 6 { 0.6 } else { 1.0 };
+        let night = if h < 6 { 0.5 } else { 1.0 };
+        (600.0 * weekend * night * (1.0 + 0.1 * noise(i))).ln()
+    }
+
+    #[test]
+    fn weekly_times_daily_rhythm_is_expected() {
+        let cfg = DetectConfig::default();
+        let mut m = Seasonal::default();
+        // Five weeks of hourly runs.
+        for i in 0..(5 * 168) {
+            let t = T0 + i as i64 * HOUR;
+            m.absorb(&cfg, t, rhythm(t, i), None);
+        }
+        // The next week: each hour's expectation is within 8 % of the truth,
+        // including Saturday night (0.3 ×) and Monday morning (1 ×).
+        for i in (5 * 168)..(6 * 168) {
+            let t = T0 + i as i64 * HOUR;
+            let (h, d) = slots(t);
+            let truth =
+                600.0 * if d == 0 || d == 6 { 0.6 } else { 1.0 } * if h < 6 { 0.5 } else { 1.0 };
+            let e = m.expect(&cfg, t).unwrap();
+            assert!(
+                (e.mean.exp() / truth - 1.0).abs() < 0.08,
+                "hour {h} day {d}: {} vs {truth}",
+                e.mean.exp()
+            );
+            // Ordinary noise is far inside the threshold.
+            let z = e.z(rhythm(t, i));
+            assert!(z.abs() < e.z_for(m.tail_probability(cfg.false_alarms_per_month)));
+        }
+    }
+
+    #[test]
+    fn short_history_widens_the_interval() {
+        let cfg = DetectConfig::default();
+        let mut m = Seasonal::default();
+        let mut widths = Vec::new();
+        for i in 0..40 {
+            let t = T0 + i as i64 * DAY;
+            if let Some(e) = m.expect(&cfg, t) {
+                widths.push(e.sd * e.z_for(m.tail_probability(cfg.false_alarms_per_month)));
+            }
+            m.absorb(&cfg, t, (300.0 * (1.0 + 0.05 * noise(i))).ln(), None);
+        }
+        // The threshold narrows as runs come in, from wide to tight.
+        assert!(widths[1] > 2.0 * widths[30], "{widths:?}");
+        // After 3 daily runs a quadrupled duration is already out of range…
+        let mut m = Seasonal::default();
+        for i in 0..3 {
+            m.absorb(
+                &cfg,
+                T0 + i * DAY,
+                (300.0f64 * (1.0 + 0.05 * noise(i as usize))).ln(),
+                None,
+            );
+        }
+        let e = m.expect(&cfg, T0 + 3 * DAY).unwrap();
+        let p = m.tail_probability(cfg.false_alarms_per_month);
+        assert!(e.z(1200.0f64.ln()) > e.z_for(p));
+        // …while +30 % is not.
+        assert!(e.z(390.0f64.ln()) < e.z_for(p));
+    }
+
+    #[test]
+    fn budget_sets_the_tail_probability_by_run_frequency() {
+        let cfg = DetectConfig::default();
+        let mut hourly = Seasonal::default();
+        let mut daily = Seasonal::default();
+        for i in 0..60 {
+            hourly.absorb(&cfg, T0 + i * HOUR, 1.0, None);
+            daily.absorb(&cfg, T0 + i * DAY, 1.0, None);
+        }
+        let ph = hourly.tail_probability(1.0);
+        let pd = daily.tail_probability(1.0);
+        assert!((ph - 1.0 / 720.0).abs() < 1e-6, "{ph}");
+        assert!((pd - 1.0 / 30.0).abs() < 1e-6 || pd == P_MAX, "{pd}");
+        // Heavier budgets, lower thresholds.
+        let e = hourly.expect(&cfg, T0 + 60 * HOUR).unwrap();
+        assert!(e.z_for(hourly.tail_probability(0.1)) > e.z_for(ph));
+    }
+
+    #[test]
+    fn old_runs_fade_out_of_the_baseline() {
+        let cfg = DetectConfig::default();
+        let mut m = Seasonal::default();
+        for i in 0..200 {
+            m.absorb(&cfg, T0 + i * HOUR, 2.0, None);
+        }
+        // Ten weeks later the level has moved; a few weeks of new runs dominate.
+        let later = T0 + 70 * DAY;
+        for i in 0..(21 * 24) {
+            m.absorb(&cfg, later + i * HOUR, 3.0, None);
+        }
+        let e = m.expect(&cfg, later + 21 * DAY).unwrap();
+        assert!((e.mean - 3.0).abs() < 0.05, "{}", e.mean);
+    }
+
+    #[test]
+    fn slope_only_where_durations_follow_volume() {
+        let mut s = Slope::default();
+        let mut flat = Slope::default();
+        for i in 0..100 {
+            let u = hnoise(i, 1);
+            s.absorb(
+                T0 + i as i64 * HOUR,
+                14 * DAY,
+                u,
+                0.5,
+                0.8 * u + 0.05 * hnoise(i, 2),
+                0.5,
+            );
+            flat.absorb(
+                T0 + i as i64 * HOUR,
+                14 * DAY,
+                u,
+                0.5,
+                0.3 * hnoise(i, 3),
+                0.5,
+            );
+        }
+        let b = s.beta().unwrap();
+        assert!((b - 0.8).abs() < 0.05, "{b}");
+        assert_eq!(flat.beta(), None);
+    }
+
+    #[test]
+    fn bands_bracket_ordinary_runs_in_run_units() {
+        let cfg = DetectConfig::default();
+        let runs: Vec<Run> = (0..60)
+            .map(|i| {
+                let d = (300_000.0 * (1.0 + 0.1 * noise(i))) as i64;
+                run(
+                    i,
+                    T0 + i as i64 * HOUR,
+                    Outcome::Success,
+                    d,
+                    Some(1000 + i as i64),
+                )
+            })
+            .collect();
+        let b = duration_band(&cfg, &runs);
+        assert_eq!(b.len(), 59);
+        let last = b.last().unwrap();
+        assert!((last.expected / 300_000.0 - 1.0).abs() < 0.05, "{last:?}");
+        assert!(last.lower < 270_000.0 && last.upper > 330_000.0, "{last:?}");
+        let v = volume_band(&cfg, &runs);
+        let last = v.last().unwrap();
+        assert!(last.lower < 1000.0 && last.upper > 1100.0, "{last:?}");
+    }
+}
