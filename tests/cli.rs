@@ -17,7 +17,7 @@ fn pipemon() -> Command {
     let mut c = Command::cargo_bin("pipemon").unwrap();
     c.env_remove("PIPEMON_DB")
         .env_remove("PIPEMON_CONFIG")
-        .env("COLUMNS", "200");
+        .env("COLUMNS", "400");
     c
 }
 
@@ -81,7 +81,7 @@ fn unprivileged(args: &[&str]) -> std::process::Command {
     c.args(args)
         .env_remove("PIPEMON_DB")
         .env_remove("PIPEMON_CONFIG")
-        .env("COLUMNS", "200");
+        .env("COLUMNS", "400");
     c
 }
 

@@ -180,7 +180,7 @@ timeout = "2s"
             "--days",
             "16",
             "--seed",
-            "31",
+            "32",
             "--out",
             data.to_str().unwrap(),
         ],
@@ -194,7 +194,22 @@ timeout = "2s"
             data.join("events.jsonl").to_str().unwrap(),
         ],
     );
-    pipemon(&db, &config, &["evaluate", "--now", "data-end"]);
+    // The webhook is unreachable, so evaluate reports failing deliveries (status 3).
+    let evaluated = Command::cargo_bin("pipemon")
+        .unwrap()
+        .arg("--db")
+        .arg(&db)
+        .arg("--config")
+        .arg(&config)
+        .args(["evaluate", "--now", "data-end"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        evaluated.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&evaluated.stderr)
+    );
 
     let out = dir.path().join("metrics.prom");
     pipemon(&db, &config, &["metrics", "--out", out.to_str().unwrap()]);

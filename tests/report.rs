@@ -68,7 +68,7 @@ fn make_dataset(dir: &Path) -> PathBuf {
             "--days",
             "21",
             "--seed",
-            "12",
+            "14",
             "--out",
             gen_dir,
         ],
