@@ -305,33 +305,50 @@ fn fit(w: &[f32], s: &[f32], scale: f64, k: f64) -> Fit {
         }
     }
     let (w, s) = (&wf, &sf);
-    let tw: f64 = w.iter().sum();
+    // Margins: per hour of day and per weekday, weight and weighted sum.
+    let (mut wh, mut sh) = ([0.0f64; 24], [0.0f64; 24]);
+    let (mut wd, mut sd) = ([0.0f64; 7], [0.0f64; 7]);
+    for d in 0..7 {
+        let row = d * 24;
+        for h in 0..24 {
+            let c = row + h;
+            wh[h] += w[c];
+            sh[h] += s[c];
+            wd[d] += w[c];
+            sd[d] += s[c];
+        }
+    }
+    let tw: f64 = wd.iter().sum();
     let level = if tw > 0.0 {
-        s.iter().sum::<f64>() / tw
+        sd.iter().sum::<f64>() / tw
     } else {
         0.0
     };
+    // Backfitting: the sum over a margin of s - w (level + other effect) is
+    // that margin's sum - level × its weight - Σ w × other effect.
     let mut hour = [0.0; 24];
     let mut day = [0.0; 7];
-    for _ in 0..3 {
-        for (h, e) in hour.iter_mut().enumerate() {
-            let (mut num, mut den) = (0.0, k);
-            for (d, de) in day.iter().enumerate() {
-                let c = d * 24 + h;
-                num += s[c] - w[c] * (level + de);
-                den += w[c];
+    for pass in 0..3 {
+        let mut acc = [0.0f64; 24];
+        if pass > 0 {
+            for (d, &de) in day.iter().enumerate() {
+                let row = &w[d * 24..d * 24 + 24];
+                for (a, &wc) in acc.iter_mut().zip(row) {
+                    *a += wc * de;
+                }
             }
-            *e = num / den;
         }
-        for (d, e) in day.iter_mut().enumerate() {
-            let (mut num, mut den) = (0.0, k);
-            let row = d * 24;
-            for (h, he) in hour.iter().enumerate() {
-                let c = row + h;
-                num += s[c] - w[c] * (level + he);
-                den += w[c];
+        for h in 0..24 {
+            hour[h] = (sh[h] - level * wh[h] - acc[h]) / (k + wh[h]);
+        }
+        for d in 0..7 {
+            let row = &w[d * 24..d * 24 + 24];
+            let mut part = [0.0f64; 4];
+            for (i, (&wc, &he)) in row.iter().zip(hour.iter()).enumerate() {
+                part[i % 4] += wc * he;
             }
-            *e = num / den;
+            let dot = (part[0] + part[1]) + (part[2] + part[3]);
+            day[d] = (sd[d] - level * wd[d] - dot) / (k + wd[d]);
         }
     }
     Fit {
