@@ -44,6 +44,9 @@ pub const MIN_LOG_SD: f64 = 0.05;
 /// Bounds of the per-run tail probability a budget may ask for.
 const P_MIN: f64 = 1e-7;
 const P_MAX: f64 = 0.01;
+/// The per-cell sums are rescaled to the current time once their anchor is
+/// this many half-lives behind (a factor of 2^40 stays far inside f32 range).
+const RENORMALISE_HALF_LIVES: i64 = 40;
 
 /// The hour-of-week cell of a time (UTC).
 pub fn cell_of(t: Millis) -> usize {
@@ -60,31 +63,48 @@ pub struct Seasonal {
     first: Option<Millis>,
     last: Option<Millis>,
     n: u32,
-    /// Per cell: decayed weight and decayed weighted sum of values.
+    /// Time the per-cell sums are scaled to (None: `at`). The sums are decayed
+    /// lazily: a run at `t` adds `2^((t - anchor) / half_life)`, and the true
+    /// decayed sums at `at` are the stored ones times `2^(-(at - anchor) / half_life)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    anchor: Option<Millis>,
+    /// Per cell: decayed weight and decayed weighted sum of values (scaled to `anchor`).
     w: Vec<f32>,
     s: Vec<f32>,
     /// Decayed weight and weighted sum of squared (clipped) residuals.
     rw: f64,
     rss: f64,
     #[serde(skip)]
-    fit: Option<Box<Fit>>,
+    fit: Option<Fit>,
 }
 
 impl PartialEq for Seasonal {
     fn eq(&self, o: &Seasonal) -> bool {
         (
-            self.at, self.first, self.last, self.n, &self.w, &self.s, self.rw, self.rss,
-        ) == (o.at, o.first, o.last, o.n, &o.w, &o.s, o.rw, o.rss)
+            self.at,
+            self.anchor,
+            self.first,
+            self.last,
+            self.n,
+            &self.w,
+            &self.s,
+            self.rw,
+            self.rss,
+        ) == (
+            o.at, o.anchor, o.first, o.last, o.n, &o.w, &o.s, o.rw, o.rss,
+        )
     }
 }
 
-/// The fitted effects (a pure function of the sums, cached).
+/// The fitted main effects (a pure function of the sums, cached); the
+/// interaction of a cell is computed when that cell is asked for.
 #[derive(Debug, Clone)]
 struct Fit {
     level: f64,
     hour: [f64; 24],
     day: [f64; 7],
-    cell: Vec<f64>,
+    /// Factor from the stored (anchored) sums to the decayed sums at `at`.
+    scale: f64,
 }
 
 /// What is expected of one run: a location and spread on the log scale, and the
@@ -140,6 +160,8 @@ impl Seasonal {
         (per_month / self.runs_per_month()).clamp(P_MIN, P_MAX)
     }
 
+    /// Moves the weights' time to `t` (never back). The residual sums decay
+    /// here; the per-cell sums only when their anchor falls too far behind.
     fn decay_to(&mut self, t: Millis, half_life: i64) {
         if self.w.len() != CELLS {
             self.w = vec![0.0; CELLS];
@@ -149,21 +171,39 @@ impl Seasonal {
             && t > a
         {
             let f = 0.5f64.powf((t - a) as f64 / half_life.max(1) as f64);
-            for (w, s) in self.w.iter_mut().zip(self.s.iter_mut()) {
-                *w = (*w as f64 * f) as f32;
-                *s = (*s as f64 * f) as f32;
-            }
             self.rw *= f;
             self.rss *= f;
         }
         self.at = Some(self.at.map_or(t, |a| a.max(t)));
+        let at = self.at.expect("set");
+        let anchor = *self.anchor.get_or_insert(at);
+        if at - anchor > RENORMALISE_HALF_LIVES * half_life.max(1) {
+            let f = 0.5f64.powf((at - anchor) as f64 / half_life.max(1) as f64);
+            for (w, s) in self.w.iter_mut().zip(self.s.iter_mut()) {
+                *w = (*w as f64 * f) as f32;
+                *s = (*s as f64 * f) as f32;
+            }
+            self.anchor = Some(at);
+        }
+    }
+
+    /// Factor from stored sums to decayed sums at `at` (its inverse is the
+    /// weight a run at `at` is stored with).
+    fn scale(&self, half_life: i64) -> f64 {
+        match (self.at, self.anchor) {
+            (Some(at), Some(anchor)) if at != anchor => {
+                0.5f64.powf((at - anchor) as f64 / half_life.max(1) as f64)
+            }
+            _ => 1.0,
+        }
     }
 
     fn fitted(&mut self, cfg: &DetectConfig) -> &Fit {
         if self.fit.is_none() {
-            self.fit = Some(Box::new(fit(&self.w, &self.s, cfg.seasonal_prior_runs)));
+            let scale = self.scale(cfg.baseline_half_life.ms());
+            self.fit = Some(fit(&self.w, &self.s, scale, cfg.seasonal_prior_runs));
         }
-        self.fit.as_deref().expect("fitted")
+        self.fit.as_ref().expect("fitted")
     }
 
     /// The expected level (log scale) at `t`, without the spread; None before
@@ -172,9 +212,18 @@ impl Seasonal {
         if self.n == 0 {
             return None;
         }
-        let f = self.fitted(cfg);
+        let k = cfg.seasonal_prior_runs;
+        self.fitted(cfg);
+        let f = self.fit.as_ref().expect("fitted");
         let (h, d) = slots(t);
-        Some(f.level + f.hour[h] + f.day[d] + f.cell[d * 24 + h])
+        let c = d * 24 + h;
+        let main = f.level + f.hour[h] + f.day[d];
+        let (w, s) = if self.w.len() == CELLS {
+            (self.w[c] as f64 * f.scale, self.s[c] as f64 * f.scale)
+        } else {
+            (0.0, 0.0)
+        };
+        Some(main + (s - w * main) / (w + 2.0 * k))
     }
 
     /// The raw residual spread (log scale) of the runs absorbed, before widening.
@@ -185,6 +234,17 @@ impl Seasonal {
     /// What is expected of a run starting at `t`: None before the first run.
     pub fn expect(&mut self, cfg: &DetectConfig, t: Millis) -> Option<Expectation> {
         let mean = self.level(cfg, t)?;
+        let (sd, df) = self.spread(cfg);
+        Some(Expectation {
+            mean,
+            sd,
+            df,
+            runs: self.n,
+        })
+    }
+
+    /// The predictive spread and degrees of freedom (needs at least one run).
+    fn spread(&self, cfg: &DetectConfig) -> (f64, f64) {
         // Residuals exist from the second run on; the prior stands in before.
         let own_n = self.n.saturating_sub(1) as f64;
         let own_var = self.residual_sd().unwrap_or(0.0).powi(2);
@@ -193,12 +253,7 @@ impl Seasonal {
         // The level itself is uncertain while few runs are in (predictive interval).
         let sd = (var * (1.0 + 1.0 / self.n as f64)).sqrt().max(MIN_LOG_SD);
         let df = (n0 + own_n).clamp(1.0, cfg.tail_df);
-        Some(Expectation {
-            mean,
-            sd,
-            df,
-            runs: self.n,
-        })
+        (sd, df)
     }
 
     /// Takes in a run's value `x` at `t`. `residual` is what the caller judged
@@ -208,17 +263,27 @@ impl Seasonal {
         if !x.is_finite() {
             return;
         }
-        let prior = self.expect(cfg, t);
-        let r = residual.or_else(|| prior.map(|e| x - e.mean));
-        self.decay_to(t, cfg.baseline_half_life.ms());
-        if let (Some(r), Some(e)) = (r, prior) {
-            let c = r.clamp(-CLIP_SD * e.sd, CLIP_SD * e.sd);
+        // The fit is needed only when the caller has no residual of its own.
+        let prior = if self.n == 0 {
+            None
+        } else {
+            let r = match residual {
+                Some(r) => r,
+                None => x - self.level(cfg, t).expect("runs absorbed"),
+            };
+            Some((r, self.spread(cfg).0))
+        };
+        let half_life = cfg.baseline_half_life.ms();
+        self.decay_to(t, half_life);
+        if let Some((r, sd)) = prior {
+            let c = r.clamp(-CLIP_SD * sd, CLIP_SD * sd);
             self.rw += 1.0;
             self.rss += c * c;
         }
         let i = cell_of(t);
-        self.w[i] += 1.0;
-        self.s[i] += x as f32;
+        let g = 1.0 / self.scale(half_life);
+        self.w[i] = (self.w[i] as f64 + g) as f32;
+        self.s[i] = (self.s[i] as f64 + g * x) as f32;
         self.n = self.n.saturating_add(1);
         self.first.get_or_insert(t);
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
@@ -226,51 +291,71 @@ impl Seasonal {
     }
 }
 
-/// Jointly fitted additive effects from per-cell decayed sums: backfitting of
-/// hour and weekday effects around the overall level, then the hour-of-week
-/// interaction, each shrunk by the pseudo-count `k` (the interaction by `2k`).
-fn fit(w: &[f32], s: &[f32], k: f64) -> Fit {
-    let w: Vec<f64> = w.iter().map(|&x| x as f64).collect();
-    let s: Vec<f64> = s.iter().map(|&x| x as f64).collect();
-    let tw: f64 = w.iter().sum();
+/// Jointly fitted additive effects from per-cell decayed sums (stored sums
+/// times `scale`): backfitting of hour and weekday effects around the overall
+/// level, each shrunk by the pseudo-count `k`; the hour-of-week interaction
+/// (shrunk by `2k`) is left to `Seasonal::level`.
+fn fit(w: &[f32], s: &[f32], scale: f64, k: f64) -> Fit {
+    let mut wf = [0.0f64; CELLS];
+    let mut sf = [0.0f64; CELLS];
+    if w.len() == CELLS && s.len() == CELLS {
+        for c in 0..CELLS {
+            wf[c] = w[c] as f64 * scale;
+            sf[c] = s[c] as f64 * scale;
+        }
+    }
+    let (w, s) = (&wf, &sf);
+    // Margins: per hour of day and per weekday, weight and weighted sum.
+    let (mut wh, mut sh) = ([0.0f64; 24], [0.0f64; 24]);
+    let (mut wd, mut sd) = ([0.0f64; 7], [0.0f64; 7]);
+    for d in 0..7 {
+        let row = d * 24;
+        for h in 0..24 {
+            let c = row + h;
+            wh[h] += w[c];
+            sh[h] += s[c];
+            wd[d] += w[c];
+            sd[d] += s[c];
+        }
+    }
+    let tw: f64 = wd.iter().sum();
     let level = if tw > 0.0 {
-        s.iter().sum::<f64>() / tw
+        sd.iter().sum::<f64>() / tw
     } else {
         0.0
     };
+    // Backfitting: the sum over a margin of s - w (level + other effect) is
+    // that margin's sum - level × its weight - Σ w × other effect.
     let mut hour = [0.0; 24];
     let mut day = [0.0; 7];
-    for _ in 0..3 {
-        for (h, e) in hour.iter_mut().enumerate() {
-            let (mut num, mut den) = (0.0, k);
-            for (d, de) in day.iter().enumerate() {
-                let c = d * 24 + h;
-                num += s[c] - w[c] * (level + de);
-                den += w[c];
+    for pass in 0..3 {
+        let mut acc = [0.0f64; 24];
+        if pass > 0 {
+            for (d, &de) in day.iter().enumerate() {
+                let row = &w[d * 24..d * 24 + 24];
+                for (a, &wc) in acc.iter_mut().zip(row) {
+                    *a += wc * de;
+                }
             }
-            *e = num / den;
         }
-        for (d, e) in day.iter_mut().enumerate() {
-            let (mut num, mut den) = (0.0, k);
-            for (h, he) in hour.iter().enumerate() {
-                let c = d * 24 + h;
-                num += s[c] - w[c] * (level + he);
-                den += w[c];
+        for h in 0..24 {
+            hour[h] = (sh[h] - level * wh[h] - acc[h]) / (k + wh[h]);
+        }
+        for d in 0..7 {
+            let row = &w[d * 24..d * 24 + 24];
+            let mut part = [0.0f64; 4];
+            for (i, (&wc, &he)) in row.iter().zip(hour.iter()).enumerate() {
+                part[i % 4] += wc * he;
             }
-            *e = num / den;
+            let dot = (part[0] + part[1]) + (part[2] + part[3]);
+            day[d] = (sd[d] - level * wd[d] - dot) / (k + wd[d]);
         }
     }
-    let cell = (0..CELLS)
-        .map(|c| {
-            let (d, h) = (c / 24, c % 24);
-            (s[c] - w[c] * (level + hour[h] + day[d])) / (w[c] + 2.0 * k)
-        })
-        .collect();
     Fit {
         level,
         hour,
         day,
-        cell,
+        scale,
     }
 }
 
