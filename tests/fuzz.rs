@@ -117,44 +117,33 @@ fn tricky_value() -> impl Strategy<Value = Value> {
 /// Field names of both formats, plus arbitrary ones.
 fn field_name() -> impl Strategy<Value = String> {
     prop_oneof![
-        prop::sample::select(vec![
-            "pipeline_id",
-            "run_id",
-            "status",
-            "timestamp",
-            "event_id",
-            "attempt",
-            "duration_ms",
-            "records_processed",
-            "error_type",
-            "error_message",
-            "task_id",
-            "team",
-            "priority",
-            "environment",
-            "schedule",
-            "upstream",
-            "scheduled_at",
-            "eventType",
-            "eventTime",
-            "run",
-            "job",
-            "runId",
-            "namespace",
-            "name",
-            "facets",
-            "parent",
-            "nominalTime",
-            "nominalStartTime",
-            "errorMessage",
-            "message",
-            "jobType",
-            "processingType",
-            "airflow",
-            "outputs",
-            "outputStatistics",
-            "rowCount",
-        ])
+        prop::sample::select(
+            pipemon::ingest::native::KNOWN
+                .iter()
+                .copied()
+                .chain([
+                    "eventType",
+                    "eventTime",
+                    "run",
+                    "job",
+                    "runId",
+                    "namespace",
+                    "name",
+                    "facets",
+                    "parent",
+                    "nominalTime",
+                    "nominalStartTime",
+                    "errorMessage",
+                    "message",
+                    "jobType",
+                    "processingType",
+                    "airflow",
+                    "outputs",
+                    "outputStatistics",
+                    "rowCount",
+                ])
+                .collect::<Vec<_>>()
+        )
         .prop_map(str::to_string),
         "[a-zA-Z_]{1,12}",
     ]

@@ -23,7 +23,8 @@ pub const MIN_EPOCH_MS: i64 = 100_000_000_000;
 /// 9999-12-31T23:59:59.999Z: later than any real event.
 pub const MAX_EPOCH_MS: i64 = 253_402_300_799_999;
 
-const KNOWN: &[&str] = &[
+/// The fields of the input contract; any other field is kept and ignored.
+pub const KNOWN: &[&str] = &[
     "pipeline_id",
     "run_id",
     "status",
