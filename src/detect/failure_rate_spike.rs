@@ -57,9 +57,12 @@ fn tally(runs: &[(Millis, bool, bool)]) -> (usize, usize) {
 /// the runs that left the window (half-life `baseline_half_life`, with a Beta
 /// prior), and it is frozen while an episode is open: runs of a flaky period
 /// never enter it. An episode closes, with the hysteresis of every anomaly
-/// kind, after `rate_resolve_runs / 2` runs in a row at which the last
-/// `rate_resolve_runs` are no longer significant at 5 %, and a cool-down since
-/// its last failure.
+/// kind, after a cool-down since its last failure and a run of successes long
+/// enough that the flaky period's own failure rate would have broken it with
+/// probability `RESOLVE_CONFIDENCE` (at least `rate_resolve_runs` successes,
+/// at most twice the window): a 20 % flaky period needs 21 successes in a
+/// row, a 50 % one 10. A quiet stretch that a flaky period produces by chance
+/// is not its end.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FailureRate {
     /// Decayed failures and runs of the baseline, and when they were decayed to.
@@ -70,12 +73,40 @@ pub struct FailureRate {
     /// window of the last episode).
     absorb_from: Millis,
     life: Lifecycle,
+    /// Failures and outcome runs of the open episode, from the window that
+    /// opened it to its last failure: the flaky period's own rate.
+    #[serde(default)]
+    ep_fail: f64,
+    #[serde(default)]
+    ep_runs: f64,
+    /// Successes since the open episode's last failure.
+    #[serde(default)]
+    ep_quiet: f64,
+}
+
+/// How sure a run of successes must make us that a flaky period is over.
+const RESOLVE_CONFIDENCE: f64 = 0.99;
+
+/// Successes in a row that a period failing at `rate` would break with
+/// probability `RESOLVE_CONFIDENCE`, within [`floor`, `cap`].
+fn quiet_streak(rate: f64, floor: usize, cap: usize) -> usize {
+    if !(rate > 0.0 && rate < 1.0) {
+        return floor;
+    }
+    let l = ((1.0 - RESOLVE_CONFIDENCE).ln() / (1.0 - rate).ln()).ceil();
+    (l as usize).clamp(floor, cap.max(floor))
 }
 
 impl FailureRate {
-    fn hysteresis(ctx: &Ctx) -> Hysteresis {
+    fn hysteresis(&self, ctx: &Ctx) -> Hysteresis {
+        let floor = ctx.cfg.rate_resolve_runs;
+        let rate = if self.ep_runs > 0.0 {
+            self.ep_fail / self.ep_runs
+        } else {
+            0.0
+        };
         Hysteresis {
-            quiet_runs: ctx.cfg.rate_resolve_runs.div_ceil(2),
+            quiet_runs: quiet_streak(rate, floor, 2 * ctx.cfg.rate_window_runs),
             cooldown: ctx.cfg.anomaly_cooldown.ms(),
         }
     }
@@ -112,17 +143,21 @@ impl Detector for FailureRate {
             return;
         }
         let cfg = ctx.cfg;
-        let hyst = Self::hysteresis(ctx);
+        let hyst = self.hysteresis(ctx);
         let at = end_of(run);
         if self.life.settle(at, hyst, out) {
             self.absorb_from = at;
         }
         let series = outcome_series(hist, run, cfg.failure_streak);
         let w = cfg.rate_window_runs.min(series.len());
-        // The run that just left the window joins the baseline, unless an
-        // episode is open (frozen) or it was inside the last episode's window.
-        if series.len() > w && !self.life.is_open() {
-            self.absorb(ctx, series[series.len() - w - 1]);
+        // The windows tested: `rate_window_runs`, and twice that for a sparse
+        // flaky period (six failures spread over 30 runs).
+        let long = (2 * cfg.rate_window_runs).min(series.len());
+        // The run that just left the long window joins the baseline, unless an
+        // episode is open (frozen) or it was inside the last episode's window:
+        // no run under test is part of what it is tested against.
+        if series.len() > long && !self.life.is_open() {
+            self.absorb(ctx, series[series.len() - long - 1]);
         }
         let p0 = (self.base_fail + cfg.rate_prior_rate * cfg.rate_prior_runs)
             / (self.base_n + cfg.rate_prior_runs);
@@ -132,25 +167,35 @@ impl Detector for FailureRate {
             if failed {
                 ep.details["window_failures"] = json!(k);
             }
-            let r = cfg.rate_resolve_runs.min(series.len());
-            let (kr, nr) = tally(&series[series.len() - r..]);
-            if binomial_sf(kr as u32, nr as u32, p0) > 0.05 {
-                self.life.normal(at, hyst);
-                if failed {
-                    // Any failure keeps the flaky period alive: the cool-down
-                    // runs from the last failure, not the last significant one.
-                    self.life.touch(at);
-                }
-            } else if failed {
+            if failed {
+                // Any failure keeps the flaky period alive: the cool-down and
+                // the run of successes start again from it.
+                self.ep_fail += 1.0;
+                self.ep_runs += self.ep_quiet + 1.0;
+                self.ep_quiet = 0.0;
                 self.life.anomalous(at, || unreachable!("episode is open"));
+                return;
             }
+            self.ep_quiet += 1.0;
+            self.life.normal(at, hyst);
             return;
         }
         if !failed || k < cfg.rate_min_failures || n < cfg.rate_window_runs / 2 {
             return;
         }
-        let p = binomial_sf(k as u32, n as u32, p0);
-        if p < cfg.rate_alpha {
+        // Each window at half the alpha (Bonferroni).
+        let (k2, n2) = tally(&series[series.len() - long..]);
+        let (k, n, p) = [(k, n), (k2, n2)]
+            .into_iter()
+            .map(|(k, n)| (k, n, binomial_sf(k as u32, n as u32, p0)))
+            .min_by(|a, b| a.2.total_cmp(&b.2))
+            .expect("two windows");
+        if p < cfg.rate_alpha / 2.0 {
+            // The period's rate starts as the window's: counting from its
+            // first failure would favour the cluster that made it significant.
+            self.ep_fail = k as f64;
+            self.ep_runs = n as f64;
+            self.ep_quiet = 0.0;
             let base_n = self.base_n;
             self.life.anomalous(at, || {
                 Episode::open(
@@ -178,7 +223,7 @@ impl Detector for FailureRate {
     }
 
     fn finish(&self, ctx: &Ctx, _h: &History, now: Millis, out: &mut Vec<Episode>) {
-        self.life.finish(now, Self::hysteresis(ctx), out);
+        self.life.finish(now, self.hysteresis(ctx), out);
     }
 }
 
@@ -284,5 +329,58 @@ mod tests {
             AlertKind::FailureRateSpike,
         );
         assert_eq!(eps.len(), 1, "{eps:?}");
+    }
+
+    #[test]
+    fn a_quiet_stretch_that_a_flaky_period_produces_by_chance_does_not_end_it() {
+        let cfg = DetectConfig::default();
+        // Behaviour 1: hourly job failing about one run in five; 14 successes in
+        // a row inside the period (well past the 6 h cool-down) happen by chance
+        // at that rate (0.8^14 ≈ 4 %): one flaky period, one alert.
+        let mut p = "S".repeat(150);
+        for _ in 0..6 {
+            p.push_str("SSSSF");
+        }
+        p.push_str(&"S".repeat(14));
+        for _ in 0..6 {
+            p.push_str("SSSFS");
+        }
+        p.push_str(&"S".repeat(60));
+        let runs = hourly(&p);
+        let eps = of(
+            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
+            AlertKind::FailureRateSpike,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        // It ends after the run of successes that the period's own rate (about
+        // one in six) would break with 99 % probability (about 25 runs), not at
+        // the first quiet hours, and not much later.
+        let last_f = p.rfind('F').unwrap();
+        let resolved = eps[0].resolved_at.expect("resolved");
+        assert!(resolved >= end(&runs[last_f + 15]), "{eps:?}");
+        assert!(resolved <= end(&runs[last_f + 41]), "{eps:?}");
+    }
+
+    #[test]
+    fn a_sparse_flaky_period_is_found_by_its_sixth_failure() {
+        let cfg = DetectConfig::default();
+        // One failure in seven runs against a clean history: the 20-run window
+        // never holds more than three of them, the 40-run window holds all six.
+        let mut p = "S".repeat(150);
+        for _ in 0..8 {
+            p.push_str("SSSSSSF");
+        }
+        p.push_str(&"S".repeat(60));
+        let runs = hourly(&p);
+        let eps = of(
+            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
+            AlertKind::FailureRateSpike,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        let sixth = (150..p.len())
+            .filter(|&i| &p[i..i + 1] == "F")
+            .nth(5)
+            .unwrap();
+        assert!(eps[0].started_at <= end(&runs[sixth]), "{eps:?}");
     }
 }

@@ -89,19 +89,6 @@ impl Lifecycle {
         }
     }
 
-    /// A sign at `at` that the condition goes on without being anomalous by
-    /// itself (a failure inside a flaky period): the cool-down restarts, the
-    /// quiet window does not.
-    pub fn touch(&mut self, at: Millis) {
-        if let Some(ep) = &mut self.open {
-            ep.seen(at);
-            self.last_bad = self.last_bad.max(at);
-            if let Some(done) = &mut self.quiet_done {
-                *done = (*done).max(at);
-            }
-        }
-    }
-
     /// Ends the open episode now (at `at`), whatever the window says.
     pub fn close(&mut self, at: Millis, out: &mut Vec<Episode>) {
         if let Some(ep) = self.open.take() {
