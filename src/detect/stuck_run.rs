@@ -16,6 +16,11 @@
 //!   run holds up the next expected start past its tolerance (`missed_run`
 //!   reports that moment in `Notes` and raises nothing for it).
 //!
+//! A run that passed the duration threshold and then succeeded within the
+//! deadline that its pipeline's longest successful run would give (the p95 is
+//! estimated, and no p95 the history allows made it hung) is judged by
+//! `duration_anomaly` too; past that deadline the stuck alert is the one alert.
+//!
 //! Every moment is computed from the run and the history before it, so a run
 //! seen in progress and the same run seen finished give the same alert.
 
@@ -83,6 +88,23 @@ pub fn stuck_threshold(ctx: &Ctx, hist: &History, t: Millis) -> (i64, Basis) {
     let p95 = seasonal_p95(ctx, hist, t, &durs);
     let thr = (cfg.stuck_factor * p95).max(p95 + slack) - cfg.stuck_margin.ms() as f64;
     ((thr as i64).max(p95 as i64 + 1), Basis::Learned)
+}
+
+/// The stuck deadline (ms after the start) that the longest successful duration
+/// in the history would give as p95: `i64::MIN` when fewer runs than a learned
+/// threshold needs are known (no run then counts as merely slow).
+fn slow_not_hung(ctx: &Ctx, hist: &History) -> i64 {
+    let cfg = ctx.cfg;
+    let durs = hist.recent_success(cfg.history_runs, |p| {
+        p.duration_ms
+            .filter(|_| p.outcome == Outcome::Success)
+            .map(|d| d as f64)
+    });
+    if durs.len() < cfg.stuck_min_history {
+        return i64::MIN;
+    }
+    let longest = durs.iter().copied().fold(0.0, f64::max);
+    (cfg.stuck_factor * longest).max(longest + cfg.stuck_slack.ms() as f64) as i64
 }
 
 /// Heartbeat intervals remembered per pipeline.
@@ -229,7 +251,14 @@ impl Detector for StuckRun {
             Some(end) => {
                 // The first moment the run lived past (it ended later).
                 if let Some(m) = moments.iter().find(|m| m.0 < end) {
-                    notes.stuck = true;
+                    // The threshold is the contract's deadline from an estimated
+                    // p95, a few minutes early. A run that then succeeds within
+                    // the deadline that the longest successful run seen would
+                    // give was slow rather than hung by any p95 its history
+                    // allows: `duration_anomaly` judges it as well, and the
+                    // stuck alert stands as the early warning it was.
+                    notes.stuck = !(run.outcome == Outcome::Success
+                        && end - run.start_at < slow_not_hung(ctx, hist));
                     let mut ep = stuck_episode(ctx, &run.run_id, run.start_at, m).resolve(end);
                     ep.last_seen_at = end;
                     ep.details["ran_ms"] = json!(end - run.start_at);
@@ -334,6 +363,41 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn a_run_past_the_estimated_threshold_that_ends_within_the_longest_runs_deadline_is_also_slow()
+    {
+        let cfg = DetectConfig::default();
+        // A 6-hourly 20-minute job, ±10 %, that once took 40 minutes: the p95
+        // estimate (about 22 min) puts the stuck threshold near 1 h 25 min; the
+        // longest run seen would put the deadline at 2 h 40 min.
+        let mut durs = noisy(30, 1_200_000.0, 0);
+        durs[12] = 2_400_000;
+        let mut runs = with_durations(&durs, 6 * HOUR);
+        let start = T0 + 30 * 6 * HOUR;
+        runs.push(run(30, start, Outcome::Success, 2 * HOUR, Some(1000)));
+        runs.push(run(
+            31,
+            start + 6 * HOUR,
+            Outcome::Success,
+            20 * MIN,
+            Some(1000),
+        ));
+        let eps = detect(&runs, start + 12 * HOUR, None, &cfg);
+        // Stuck when it passed the threshold (the early warning stands) ...
+        let stuck = of(&eps, AlertKind::StuckRun);
+        assert_eq!(stuck.len(), 1, "{eps:?}");
+        assert!(stuck[0].started_at < start + 2 * HOUR, "{eps:?}");
+        // ... and, having ended within the longest run's deadline, slow too.
+        let slow = of(&eps, AlertKind::DurationAnomaly);
+        assert_eq!(slow.len(), 1, "{eps:?}");
+        assert_eq!(slow[0].started_at, start + 2 * HOUR);
+        // Ending past that deadline (3 h), it was stuck, and only that.
+        runs[30] = run(30, start, Outcome::Success, 3 * HOUR, Some(1000));
+        let eps = detect(&runs, start + 12 * HOUR, None, &cfg);
+        assert_eq!(of(&eps, AlertKind::StuckRun).len(), 1, "{eps:?}");
+        assert!(of(&eps, AlertKind::DurationAnomaly).is_empty(), "{eps:?}");
     }
 
     /// Hourly runs of about an hour that send a heartbeat every minute.
