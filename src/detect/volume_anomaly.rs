@@ -4,8 +4,9 @@
 //! night that is always light is expected to be light. A run is anomalous when
 //! its residual passes the two-sided threshold the false-alarm budget sets and
 //! the volume is also `volume_min_ratio` times above or below what was
-//! expected. Zero records after a history of non-zero volume is always an
-//! anomaly. Runs of an open episode never enter the baseline.
+//! expected (squared, while less than `volume_min_span` of history exists:
+//! the weekly rhythm not yet seen once). Zero records after a history of
+//! non-zero volume is always an anomaly. Runs of an open episode never enter the baseline.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -75,7 +76,6 @@ impl Detector for VolumeAnomaly {
                 "baseline_runs": self.vol.runs(),
             }));
         } else if let Some(e) = e
-            && run.start_at - first >= cfg.volume_min_span.ms()
             && self.vol.runs() as usize >= cfg.anomaly_min_history
             && e.z(x).abs() > SUSPECT_Z
         {
@@ -83,7 +83,11 @@ impl Detector for VolumeAnomaly {
             // Two-sided: half the budget for collapses, half for explosions.
             let p = self.vol.tail_probability(cfg.false_alarms_per_month) / 2.0;
             let threshold = e.z_for(p);
-            let ratio = cfg.volume_min_ratio.ln();
+            // Until the weekly rhythm has been seen once, a weekday the model
+            // has not met may explain a few times the volume: the run must
+            // then be `volume_min_ratio` squared away from expected.
+            let seen_week = run.start_at - first >= cfg.volume_min_span.ms();
+            let ratio = cfg.volume_min_ratio.ln() * if seen_week { 1.0 } else { 2.0 };
             if z.abs() > threshold && (x - e.mean).abs() > ratio {
                 let expected = e.mean.exp_m1().round() as i64;
                 verdict = Some(json!({
@@ -202,6 +206,37 @@ mod tests {
             .filter(|e| e.started_at > T0 + 14 * DAY)
             .collect();
         assert!(late.is_empty(), "{late:?}");
+    }
+
+    #[test]
+    fn a_young_hourly_job_reports_a_twentyfold_explosion_but_not_its_first_weekend() {
+        let cfg = DetectConfig::default();
+        // Behaviour 7: an hourly job three days old (Friday to Sunday, T0 + 4 d
+        // is a Friday) whose Saturday and Sunday process a quarter of a weekday's
+        // volume: the weekly rhythm, not yet seen, is no anomaly ...
+        let start = T0 + 4 * DAY;
+        let mut runs: Vec<Run> = (0..72)
+            .map(|i| {
+                let t = start + i as i64 * HOUR;
+                let (_, d) = crate::detect::history::slots(t);
+                let f = if d == 0 || d == 6 { 0.25 } else { 1.0 };
+                let r = (500_000.0 * f * (1.0 + 0.05 * noise(i))) as i64;
+                run(i, t, Outcome::Success, 5_000, Some(r))
+            })
+            .collect();
+        let quiet = of(
+            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
+            AlertKind::VolumeAnomaly,
+        );
+        assert!(quiet.is_empty(), "{quiet:?}");
+        // ... but one run with twenty times the records is.
+        runs[30].records_processed = Some(10_000_000);
+        let eps = of(
+            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
+            AlertKind::VolumeAnomaly,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        assert_eq!(eps[0].started_at, end(&runs[30]));
     }
 
     #[test]
