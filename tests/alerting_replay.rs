@@ -4,6 +4,10 @@
 //! those hours. Every alert that resolved after the first evaluation or still fires
 //! must reach its team's webhook as firing (or fired-and-resolved in one) and, once
 //! resolved, as resolved — exactly once; nothing is accepted twice.
+//!
+//! The world (60 pipelines, seed 11) has 17 alerts due in the replayed day, of six
+//! kinds and eight teams, 10 resolving inside the day and 7 opening during the outage;
+//! the floors below keep it from becoming thin again (about 50 s in the debug build).
 
 mod alerting_support;
 
@@ -14,10 +18,15 @@ use alerting_support::*;
 use assert_cmd::Command;
 use pipemon::detect::{EvaluateOptions, Now, evaluate};
 
+/// The floor of alerts due in the replayed day (the chosen world has more); keeps the
+/// replay from silently becoming thin again.
+const DUE_FLOOR: usize = 15;
+
 /// `pipemon generate`'s first day.
 const GENERATED_START: i64 = pipemon::generate::GenerateOptions::DEFAULT_START;
 
-const TEAMS: [&str; 9] = [
+const TEAMS: [&str; 10] = [
+    "platform",
     "payments",
     "growth",
     "finance",
@@ -72,7 +81,7 @@ fn replayed_day_with_an_outage_announces_every_alert_once_to_its_team() {
         .args([
             "generate",
             "--pipelines",
-            "16",
+            "60",
             "--days",
             "20",
             "--seed",
@@ -215,6 +224,30 @@ fn replayed_day_with_an_outage_announces_every_alert_once_to_its_team() {
             }
         }
     }
+    // Breadth of what was due, from the alerts table: kinds, teams, and alerts that
+    // opened while the receiver was refusing.
+    let mut stmt = conn
+        .prepare(
+            "SELECT kind, team, started_at FROM alerts WHERE resolved_at IS NULL OR resolved_at >= ?1",
+        )
+        .unwrap();
+    let due_rows: Vec<(String, String, i64)> = stmt
+        .query_map([line], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let kinds: BTreeSet<&str> = due_rows.iter().map(|r| r.0.as_str()).collect();
+    let teams: BTreeSet<&str> = due_rows.iter().map(|r| r.1.as_str()).collect();
+    let in_outage = due_rows
+        .iter()
+        .filter(|r| (down_from..down_to).contains(&r.2))
+        .count();
+    let unrouted: Vec<&str> = teams
+        .iter()
+        .copied()
+        .filter(|t| !TEAMS.contains(t))
+        .collect();
+    assert!(unrouted.is_empty(), "teams without a webhook: {unrouted:?}");
     let strangers = seen.keys().filter(|(_, id)| !ids.contains(id)).count();
     let duplicated = keys.values().filter(|n| **n > 1).count();
     let rejected = srv.requests().iter().filter(|r| r.answered == 503).count();
@@ -225,12 +258,23 @@ fn replayed_day_with_an_outage_announces_every_alert_once_to_its_team() {
     eprintln!(
         "replay: {} alerts, {due} due, {announced} announced, {resolved_ok}/{resolved_due} resolutions, \
          {duplicated} duplicated, {history_sent} history sent, {rejected} requests refused with 503, \
-         {} notifications accepted",
+         {} notifications accepted; due kinds {kinds:?}, teams {teams:?}, {in_outage} opened in the outage",
         alerts.len(),
         keys.len()
     );
     assert!(problems.is_empty(), "{problems:#?}");
-    assert!(due >= 2, "the replay must exercise real traffic: {due} due");
+    assert_eq!(due, due_rows.len());
+    assert!(
+        due >= DUE_FLOOR,
+        "the replay must exercise real traffic: {due} due"
+    );
+    assert!(kinds.len() >= 3, "due kinds: {kinds:?}");
+    assert!(teams.len() >= 3, "due teams: {teams:?}");
+    assert!(in_outage >= 1, "no due alert opened during the outage");
+    assert!(
+        resolved_due >= 3,
+        "{resolved_due} due alerts resolved in the window"
+    );
     assert!(rejected > 0, "the outage must have refused deliveries");
     assert_eq!(announced, due);
     assert_eq!(resolved_ok, resolved_due);

@@ -115,6 +115,20 @@ fn read_commands_work_on_a_read_only_file_in_a_read_only_directory() {
     assert!(expect_runs.status.success());
     let expect_runs = String::from_utf8(expect_runs.stdout).unwrap();
     assert_eq!(expect_runs.lines().count(), 4, "{expect_runs}");
+    // A silence to list (added while the file is writable).
+    with_db(&db)
+        .args([
+            "silence",
+            "add",
+            "--match",
+            "team=data",
+            "--duration",
+            "2h",
+            "--comment",
+            "maintenance",
+        ])
+        .assert()
+        .success();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
     let before = listing(&dir);
@@ -133,6 +147,8 @@ fn read_commands_work_on_a_read_only_file_in_a_read_only_directory() {
         vec!["--db", dbs, "alerts", "--all"],
         vec!["--db", dbs, "rejected"],
         vec!["--db", dbs, "notifications"],
+        vec!["--db", dbs, "--format", "csv", "silence", "list"],
+        vec!["--db", dbs, "silence", "list", "--all"],
     ] {
         let out = unprivileged(&args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -140,6 +156,12 @@ fn read_commands_work_on_a_read_only_file_in_a_read_only_directory() {
         let text = String::from_utf8(out.stdout).unwrap();
         if args.ends_with(&["query", "runs"]) {
             assert_eq!(text, expect_runs);
+        }
+        if args.contains(&"silence") {
+            assert!(
+                text.contains("team=data") && text.contains("maintenance"),
+                "{args:?}: {text}"
+            );
         }
         if args.contains(&"pipeline_health") {
             // pipe_a,data,…,runs_total 3, runs_success 3

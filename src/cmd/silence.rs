@@ -36,7 +36,12 @@ pub fn check_matchers(raw: &[String]) -> Result<()> {
 }
 
 pub fn run(ctx: &Context, args: &SilenceArgs) -> Result<()> {
-    let store = ctx.open_store()?;
+    // Listing only reads: it opens the database read-only (works on a read-only file,
+    // never creates or changes it); adding and expiring write.
+    let store = match args.action {
+        SilenceAction::List { .. } => ctx.open_read_only()?,
+        _ => ctx.open_store()?,
+    };
     let conn = store.conn()?;
     let now = now_ms();
     match &args.action {
