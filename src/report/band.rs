@@ -9,11 +9,10 @@
 //! so no alert lies inside the band; a run outside it is an alert unless the
 //! detector's volume adjustment or an open episode explains it.
 
-use std::collections::HashMap;
-
 use crate::detect::DetectConfig;
-use crate::detect::expected;
-use crate::model::{Millis, Run};
+use crate::detect::expected::Seasonal;
+use crate::detect::history::{log_duration, log_records};
+use crate::model::{Millis, Outcome, Run};
 
 /// Expected value and thresholds for one run, in the series' unit (ms or records).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,18 +27,46 @@ pub struct Band {
 /// expectation yet (or the run was not a success), and for runs that started
 /// before `from` (replayed into the model, not drawn).
 pub fn bands(cfg: &DetectConfig, runs: &[Run], from: Millis) -> Vec<(Option<Band>, Option<Band>)> {
-    let by_run = |bands: Vec<expected::Band>| -> HashMap<String, expected::Band> {
-        bands.into_iter().map(|b| (b.run_id.clone(), b)).collect()
-    };
-    let durations = by_run(expected::duration_band(cfg, runs));
-    let volumes = by_run(expected::volume_band(cfg, runs));
+    let mut out = bands_at(cfg, runs, |i| runs[i].start_at >= from);
+    for (i, run) in runs.iter().enumerate() {
+        if run.start_at < from {
+            out[i] = (None, None);
+        }
+    }
+    out
+}
+
+/// As [`bands`], but only for the runs whose index `wanted` accepts (None for the
+/// others). Every run is still absorbed into the model, so the bands computed are
+/// the same numbers as [`expected::duration_band`] and [`expected::volume_band`]
+/// give for those runs; only the thresholds (a Student-t quantile each) of runs
+/// nobody draws are skipped.
+pub fn bands_at(
+    cfg: &DetectConfig,
+    runs: &[Run],
+    wanted: impl Fn(usize) -> bool,
+) -> Vec<(Option<Band>, Option<Band>)> {
+    let d = replay(
+        cfg,
+        runs,
+        &wanted,
+        |r| r.duration_ms.map(log_duration),
+        |x| x.exp() * 1000.0,
+        1.0,
+    );
+    let v = replay(
+        cfg,
+        runs,
+        &wanted,
+        |r| r.records_processed.map(log_records),
+        |x| x.exp_m1().max(0.0),
+        2.0,
+    );
     let ratio = cfg.volume_min_ratio;
-    runs.iter()
-        .map(|run| {
-            if run.start_at < from {
-                return (None, None);
-            }
-            let d = durations.get(&run.run_id).map(|b| Band {
+    d.into_iter()
+        .zip(v)
+        .map(|(d, v)| {
+            let d = d.map(|b| Band {
                 expected: b.expected,
                 lower: b.lower,
                 upper: b
@@ -48,7 +75,7 @@ pub fn bands(cfg: &DetectConfig, runs: &[Run], from: Millis) -> Vec<(Option<Band
                     .max(b.expected + cfg.duration_min_excess.ms() as f64),
             });
             // Records are modelled on ln(1 + records): the ratio gate applies there.
-            let v = volumes.get(&run.run_id).map(|b| Band {
+            let v = v.map(|b| Band {
                 expected: b.expected,
                 lower: b.lower.min((b.expected + 1.0) / ratio - 1.0).max(0.0),
                 upper: b.upper.max((b.expected + 1.0) * ratio - 1.0),
@@ -58,10 +85,44 @@ pub fn bands(cfg: &DetectConfig, runs: &[Run], from: Millis) -> Vec<(Option<Band
         .collect()
 }
 
+/// The replay of `expected::duration_band` / `expected::volume_band` (same model,
+/// same order of `expect` and `absorb`), by run index, evaluating the threshold
+/// only where `wanted`. The test `agrees_with_the_detectors_band` holds the two
+/// to the same numbers.
+fn replay(
+    cfg: &DetectConfig,
+    runs: &[Run],
+    wanted: &dyn Fn(usize) -> bool,
+    value: impl Fn(&Run) -> Option<f64>,
+    back: impl Fn(f64) -> f64,
+    sides: f64,
+) -> Vec<Option<Band>> {
+    let mut m = Seasonal::default();
+    let mut out = vec![None; runs.len()];
+    for (i, run) in runs.iter().enumerate() {
+        if run.outcome != Outcome::Success {
+            continue;
+        }
+        let Some(x) = value(run) else { continue };
+        if wanted(i)
+            && let Some(e) = m.expect(cfg, run.start_at)
+        {
+            let z = e.z_for(m.tail_probability(cfg.false_alarms_per_month) / sides);
+            out[i] = Some(Band {
+                expected: back(e.mean),
+                lower: back(e.mean - z * e.sd),
+                upper: back(e.mean + z * e.sd),
+            });
+        }
+        m.absorb(cfg, run.start_at, x, None);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Outcome;
+    use crate::detect::expected;
 
     fn run(i: i64, duration_ms: i64, records: i64) -> Run {
         Run {
@@ -127,5 +188,63 @@ mod tests {
         let b = bands(&cfg, &runs, 24 * 3_600_000);
         assert!(b[..24].iter().all(|(d, v)| d.is_none() && v.is_none()));
         assert!(b[24..].iter().all(|(d, v)| d.is_some() && v.is_some()));
+    }
+
+    /// A seasonal, noisy history with failures and missing values: the bands drawn
+    /// are exactly the detectors' own (`expected::duration_band`/`volume_band`, with
+    /// the materiality gates), at every run and when only some runs are asked for.
+    #[test]
+    fn agrees_with_the_detectors_band() {
+        let cfg = DetectConfig::default();
+        let mut seed = 12345u64;
+        let mut noise = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+        };
+        let runs: Vec<Run> = (0..600)
+            .map(|i| {
+                let hour = (i % 24) as f64;
+                let ms = (600_000.0 * (1.0 + 0.3 * (hour / 4.0).sin() + 0.2 * noise())) as i64;
+                let mut r = run(i, ms, (1000.0 * (1.0 + 0.5 * noise())) as i64);
+                if i % 37 == 5 {
+                    r.outcome = Outcome::Failed;
+                }
+                if i % 53 == 7 {
+                    r.records_processed = None;
+                }
+                r
+            })
+            .collect();
+        let all = bands(&cfg, &runs, 0);
+        let some = bands_at(&cfg, &runs, |i| i % 7 == 0);
+        let d = expected::duration_band(&cfg, &runs);
+        let v = expected::volume_band(&cfg, &runs);
+        let find = |bs: &[expected::Band], id: &str| bs.iter().find(|b| b.run_id == id).cloned();
+        for (i, r) in runs.iter().enumerate() {
+            let (bd, bv) = all[i];
+            match find(&d, &r.run_id) {
+                Some(b) => {
+                    let bd = bd.expect("duration band");
+                    assert_eq!((bd.expected, bd.lower), (b.expected, b.lower));
+                    let gate = b
+                        .upper
+                        .max(b.expected * cfg.duration_min_ratio)
+                        .max(b.expected + cfg.duration_min_excess.ms() as f64);
+                    assert_eq!(bd.upper, gate);
+                }
+                None => assert!(bd.is_none()),
+            }
+            match find(&v, &r.run_id) {
+                Some(b) => assert_eq!(bv.expect("volume band").expected, b.expected),
+                None => assert!(bv.is_none()),
+            }
+            if i % 7 == 0 {
+                assert_eq!(some[i], all[i]);
+            } else {
+                assert_eq!(some[i], (None, None));
+            }
+        }
     }
 }

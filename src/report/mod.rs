@@ -182,15 +182,47 @@ pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Re
         .collect();
     let mut series: Vec<String> = vec![String::new(); pipelines.len()];
     let mut runs_of: HashMap<String, Vec<Run>> = HashMap::new();
-    crate::detect::load::each_pipeline_runs(conn, |id, runs| {
-        if let Some(&i) = index.get(id) {
-            series[i] = series_json(cfg, &runs, window_start);
-            if wanted.contains(id) {
-                runs_of.insert(id.to_string(), runs);
+    // The replay is the cost: this thread reads pipelines' runs from the store and
+    // hands them to one worker per core, which build the series.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    type Done = (usize, String, Option<(String, Vec<Run>)>);
+    let (to_work, work) = std::sync::mpsc::sync_channel::<(usize, String, Vec<Run>)>(4 * workers);
+    let work = std::sync::Mutex::new(work);
+    let (to_done, done) = std::sync::mpsc::channel::<Done>();
+    let read = std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (work, to_done, wanted) = (&work, to_done.clone(), &wanted);
+            scope.spawn(move || {
+                loop {
+                    let next = work
+                        .lock()
+                        .map_err(|_| ())
+                        .and_then(|w| w.recv().map_err(|_| ()));
+                    let Ok((i, id, runs)) = next else { break };
+                    let s = series_json(cfg, &runs, window_start);
+                    let keep = wanted.contains(id.as_str()).then_some((id, runs));
+                    if to_done.send((i, s, keep)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(to_done);
+        let read = crate::detect::load::each_pipeline_runs(conn, |id, runs| {
+            if let Some(&i) = index.get(id) {
+                let _ = to_work.send((i, id.to_string(), runs));
+            }
+        });
+        drop(to_work);
+        for (i, s, keep) in done.iter() {
+            series[i] = s;
+            if let Some((id, runs)) = keep {
+                runs_of.insert(id, runs);
             }
         }
-    })
-    .context("reading runs")?;
+        read
+    });
+    read.context("reading runs")?;
     for s in series.iter_mut().filter(|s| s.is_empty()) {
         *s = series_json(cfg, &[], window_start);
     }
@@ -299,12 +331,21 @@ const BAND_POINTS: usize = 400;
 /// The bands come from replaying every run, not only those shown.
 fn series_json(cfg: &DetectConfig, runs: &[Run], window_start: Millis) -> String {
     use std::fmt::Write as _;
-    let bands = band::bands(cfg, runs, window_start);
     let shown: Vec<usize> = (0..runs.len())
         .filter(|&i| runs[i].start_at >= window_start)
         .collect();
     let n = shown.len();
     let stride = n.div_ceil(BAND_POINTS).max(1);
+    let points: Vec<usize> = (0..n)
+        .filter(|k| k % stride == 0 || *k + 1 == n)
+        .map(|k| shown[k])
+        .collect();
+    // Every run is replayed into the model; thresholds only at the chart's points.
+    let mut drawn = vec![false; runs.len()];
+    for &i in &points {
+        drawn[i] = true;
+    }
+    let bands = band::bands_at(cfg, runs, |i| drawn[i]);
     let mut out = String::with_capacity(24 * n + 64);
     let list = |out: &mut String, key: &str, items: &mut dyn Iterator<Item = Option<i64>>| {
         let _ = write!(out, "\"{key}\":[");
@@ -354,10 +395,6 @@ fn series_json(cfg: &DetectConfig, runs: &[Run], window_start: Millis) -> String
     out.push_str(",\"o\":\"");
     out.extend(shown.iter().map(|&i| outcome_letter(runs[i].outcome)));
     let _ = write!(out, "\",\"bs\":{stride}");
-    let points: Vec<usize> = (0..n)
-        .filter(|k| k % stride == 0 || *k + 1 == n)
-        .map(|k| shown[k])
-        .collect();
     type Pick = fn(&(Option<band::Band>, Option<band::Band>)) -> Option<f64>;
     let picks: [(&str, Pick, bool); 6] = [
         ("de", |b| b.0.map(|b| b.expected), false),
