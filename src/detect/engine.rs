@@ -77,7 +77,14 @@ impl PipelineState {
         self.consecutive.observe(ctx, h, run, &mut notes, out);
         self.rate.observe(ctx, h, run, &mut notes, out);
         if run.outcome != Outcome::Running {
-            self.hist.push(Past::from_run(run));
+            let mut past = Past::from_run(run);
+            if notes.past_threshold {
+                // A hung (or stuck-then-slow) run's duration would teach the
+                // p95s that hangs are normal: its outcome and start count, its
+                // duration does not.
+                past.duration_ms = None;
+            }
+            self.hist.push(past);
         }
         self.cursor = Some((run.start_at, run.run_id.clone()));
     }

@@ -91,8 +91,11 @@ pub struct Ctx<'a> {
 /// outlier inside a degradation is part of it).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Notes {
-    /// The run exceeded its stuck threshold.
+    /// The run exceeded its stuck threshold and was hung (not merely slow).
     pub stuck: bool,
+    /// The run exceeded its stuck threshold at all: its duration is no sample
+    /// of the pipeline's normal durations (kept out of the history's).
+    pub past_threshold: bool,
     /// A performance degradation is open (after this run).
     pub degraded: bool,
     /// When this run holds up the pipeline's next expected start: that start plus

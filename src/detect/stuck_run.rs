@@ -257,6 +257,7 @@ impl Detector for StuckRun {
                     // give was slow rather than hung by any p95 its history
                     // allows: `duration_anomaly` judges it as well, and the
                     // stuck alert stands as the early warning it was.
+                    notes.past_threshold = true;
                     notes.stuck = !(run.outcome == Outcome::Success
                         && end - run.start_at < slow_not_hung(ctx, hist));
                     let mut ep = stuck_episode(ctx, &run.run_id, run.start_at, m).resolve(end);
@@ -398,6 +399,32 @@ mod tests {
         let eps = detect(&runs, start + 12 * HOUR, None, &cfg);
         assert_eq!(of(&eps, AlertKind::StuckRun).len(), 1, "{eps:?}");
         assert!(of(&eps, AlertKind::DurationAnomaly).is_empty(), "{eps:?}");
+    }
+
+    #[test]
+    fn a_hang_does_not_teach_the_p95s_that_hangs_are_normal() {
+        let cfg = DetectConfig::default();
+        // Behaviour 8: a 6-hourly 20-minute job that hangs for 2 h on two
+        // Fridays at noon, a week apart (T0 is a Monday). The first hang's
+        // duration stays out of the same-weekday and same-hour p95s, so the
+        // second is reported as quickly as the first.
+        let mut durs = noisy(84, 1_200_000.0, 0);
+        let (a, b) = (4 * 4 + 2 + 28, 4 * 4 + 2 + 56);
+        durs[a] = 7_500_000;
+        durs[b] = 7_500_000;
+        let runs = with_durations(&durs, 6 * HOUR);
+        let eps = of(
+            &detect(&runs, end(&runs[83]), None, &cfg),
+            AlertKind::StuckRun,
+        );
+        assert_eq!(eps.len(), 2, "{eps:?}");
+        let after = |i: usize| eps[i].details["stuck_after_ms"].as_i64().unwrap();
+        assert!(after(1) <= after(0) + 5 * MIN, "{eps:?}");
+        let normal: Vec<i64> = durs.iter().copied().filter(|&d| d < 2_000_000).collect();
+        assert!(
+            eps[1].started_at <= deadline(runs[b].start_at, &normal),
+            "{eps:?}"
+        );
     }
 
     /// Hourly runs of about an hour that send a heartbeat every minute.
