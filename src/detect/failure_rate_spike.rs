@@ -232,6 +232,17 @@ mod tests {
     use super::*;
     use crate::detect::testutil::*;
 
+    /// Hourly runs of `pattern` and their `failure_rate_spike` episodes as of
+    /// the last run's end.
+    fn spikes(pattern: &str, cfg: &DetectConfig) -> (Vec<Run>, Vec<Episode>) {
+        let runs = hourly(pattern);
+        let eps = of(
+            &detect(&runs, end(runs.last().unwrap()), None, cfg),
+            AlertKind::FailureRateSpike,
+        );
+        (runs, eps)
+    }
+
     #[test]
     fn failure_rate_spike_needs_a_significant_excess() {
         let cfg = DetectConfig::default();
@@ -277,11 +288,7 @@ mod tests {
         p.push_str("SSSSSSSS");
         p.push_str("FSFSFFSFSF");
         p.push_str(&"S".repeat(40));
-        let runs = hourly(&p);
-        let eps = of(
-            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
-            AlertKind::FailureRateSpike,
-        );
+        let (_, eps) = spikes(&p, &cfg);
         assert_eq!(eps.len(), 1, "{eps:?}");
         assert!(eps[0].occurrences >= 8, "{eps:?}");
         assert!(eps[0].resolved_at.is_some());
@@ -291,11 +298,7 @@ mod tests {
         let mut p2 = p.clone();
         p2.push_str("SFSFFSFSSFSF");
         p2.push_str(&"S".repeat(20));
-        let runs = hourly(&p2);
-        let eps = of(
-            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
-            AlertKind::FailureRateSpike,
-        );
+        let (runs, eps) = spikes(&p2, &cfg);
         assert_eq!(eps.len(), 2, "{eps:?}");
         let start = p.len();
         let sixth = (start..p2.len())
@@ -323,11 +326,7 @@ mod tests {
         }
         p.push_str("SFSFFSFSSF");
         p.push_str(&"S".repeat(40));
-        let runs = hourly(&p);
-        let eps = of(
-            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
-            AlertKind::FailureRateSpike,
-        );
+        let (_, eps) = spikes(&p, &cfg);
         assert_eq!(eps.len(), 1, "{eps:?}");
     }
 
@@ -346,11 +345,7 @@ mod tests {
             p.push_str("SSSFS");
         }
         p.push_str(&"S".repeat(60));
-        let runs = hourly(&p);
-        let eps = of(
-            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
-            AlertKind::FailureRateSpike,
-        );
+        let (runs, eps) = spikes(&p, &cfg);
         assert_eq!(eps.len(), 1, "{eps:?}");
         // It ends after the run of successes that the period's own rate (about
         // one in six) would break with 99 % probability (about 25 runs), not at
@@ -371,11 +366,7 @@ mod tests {
             p.push_str("SSSSSSF");
         }
         p.push_str(&"S".repeat(60));
-        let runs = hourly(&p);
-        let eps = of(
-            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
-            AlertKind::FailureRateSpike,
-        );
+        let (runs, eps) = spikes(&p, &cfg);
         assert_eq!(eps.len(), 1, "{eps:?}");
         let sixth = (150..p.len())
             .filter(|&i| &p[i..i + 1] == "F")
