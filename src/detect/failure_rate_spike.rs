@@ -79,9 +79,6 @@ pub struct FailureRate {
     ep_fail: f64,
     #[serde(default)]
     ep_runs: f64,
-    /// Successes since the open episode's last failure.
-    #[serde(default)]
-    ep_quiet: f64,
 }
 
 /// How sure a run of successes must make us that a flaky period is over.
@@ -171,12 +168,11 @@ impl Detector for FailureRate {
                 // Any failure keeps the flaky period alive: the cool-down and
                 // the run of successes start again from it.
                 self.ep_fail += 1.0;
-                self.ep_runs += self.ep_quiet + 1.0;
-                self.ep_quiet = 0.0;
+                // The successes since its last failure, and this failure.
+                self.ep_runs += self.life.quiet() as f64 + 1.0;
                 self.life.anomalous(at, || unreachable!("episode is open"));
                 return;
             }
-            self.ep_quiet += 1.0;
             self.life.normal(at, hyst);
             return;
         }
@@ -195,7 +191,6 @@ impl Detector for FailureRate {
             // first failure would favour the cluster that made it significant.
             self.ep_fail = k as f64;
             self.ep_runs = n as f64;
-            self.ep_quiet = 0.0;
             let base_n = self.base_n;
             self.life.anomalous(at, || {
                 Episode::open(

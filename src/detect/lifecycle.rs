@@ -41,6 +41,11 @@ impl Lifecycle {
         self.open.is_some()
     }
 
+    /// Runs back near the baseline since the last anomalous one (while open).
+    pub fn quiet(&self) -> usize {
+        self.quiet
+    }
+
     pub fn episode_mut(&mut self) -> Option<&mut Episode> {
         self.open.as_mut()
     }
