@@ -537,42 +537,76 @@ pub struct Band {
 /// order; runs before the first success, and non-successful runs, get no band.
 /// Volume adjustment is not applied (the band is the seasonal expectation).
 pub fn duration_band(cfg: &DetectConfig, runs: &[Run]) -> Vec<Band> {
-    band(
-        cfg,
-        runs,
-        |r| r.duration_ms.map(log_duration),
-        |x| x.exp() * 1000.0,
-        1.0,
-    )
+    duration_band_at(cfg, runs, &|_| true)
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// The expected volume band of each successful run of one pipeline (records):
 /// `expected` is the seasonal level, `lower` and `upper` the volumes beyond
 /// which the run is a `volume_anomaly` (before the `volume_min_ratio` gate).
 pub fn volume_band(cfg: &DetectConfig, runs: &[Run]) -> Vec<Band> {
-    band(
+    volume_band_at(cfg, runs, &|_| true)
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// [`duration_band`] by run index, computed only for the runs `wanted` accepts
+/// (None for the others): every run still enters the model, only the threshold
+/// (a Student-t quantile) of a run nobody asked for is skipped.
+pub fn duration_band_at(
+    cfg: &DetectConfig,
+    runs: &[Run],
+    wanted: &dyn Fn(usize) -> bool,
+) -> Vec<Option<Band>> {
+    band_at(
         cfg,
         runs,
+        wanted,
+        |r| r.duration_ms.map(log_duration),
+        |x| x.exp() * 1000.0,
+        1.0,
+    )
+}
+
+/// [`volume_band`] by run index, as [`duration_band_at`].
+pub fn volume_band_at(
+    cfg: &DetectConfig,
+    runs: &[Run],
+    wanted: &dyn Fn(usize) -> bool,
+) -> Vec<Option<Band>> {
+    band_at(
+        cfg,
+        runs,
+        wanted,
         |r| r.records_processed.map(log_records),
         |x| x.exp_m1().max(0.0),
         2.0,
     )
 }
 
-fn band(
+fn band_at(
     cfg: &DetectConfig,
     runs: &[Run],
+    wanted: &dyn Fn(usize) -> bool,
     value: impl Fn(&Run) -> Option<f64>,
     back: impl Fn(f64) -> f64,
     sides: f64,
-) -> Vec<Band> {
+) -> Vec<Option<Band>> {
     let mut m = Seasonal::default();
-    let mut out = Vec::new();
-    for run in runs.iter().filter(|r| r.outcome == Outcome::Success) {
+    let mut out = vec![None; runs.len()];
+    for (i, run) in runs.iter().enumerate() {
+        if run.outcome != Outcome::Success {
+            continue;
+        }
         let Some(x) = value(run) else { continue };
-        if let Some(e) = m.expect(cfg, run.start_at) {
+        if wanted(i)
+            && let Some(e) = m.expect(cfg, run.start_at)
+        {
             let z = e.z_for(m.tail_probability(cfg.false_alarms_per_month) / sides);
-            out.push(Band {
+            out[i] = Some(Band {
                 run_id: run.run_id.clone(),
                 start_at: run.start_at,
                 expected: back(e.mean),

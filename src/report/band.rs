@@ -10,9 +10,8 @@
 //! detector's volume adjustment or an open episode explains it.
 
 use crate::detect::DetectConfig;
-use crate::detect::expected::Seasonal;
-use crate::detect::history::{log_duration, log_records};
-use crate::model::{Millis, Outcome, Run};
+use crate::detect::expected;
+use crate::model::{Millis, Run};
 
 /// Expected value and thresholds for one run, in the series' unit (ms or records).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,31 +36,15 @@ pub fn bands(cfg: &DetectConfig, runs: &[Run], from: Millis) -> Vec<(Option<Band
 }
 
 /// As [`bands`], but only for the runs whose index `wanted` accepts (None for the
-/// others). Every run is still absorbed into the model, so the bands computed are
-/// the same numbers as [`expected::duration_band`] and [`expected::volume_band`]
-/// give for those runs; only the thresholds (a Student-t quantile each) of runs
-/// nobody draws are skipped.
+/// others): the detectors' bands by index (`expected::duration_band_at`,
+/// `volume_band_at`), with the materiality gates.
 pub fn bands_at(
     cfg: &DetectConfig,
     runs: &[Run],
     wanted: impl Fn(usize) -> bool,
 ) -> Vec<(Option<Band>, Option<Band>)> {
-    let d = replay(
-        cfg,
-        runs,
-        &wanted,
-        |r| r.duration_ms.map(log_duration),
-        |x| x.exp() * 1000.0,
-        1.0,
-    );
-    let v = replay(
-        cfg,
-        runs,
-        &wanted,
-        |r| r.records_processed.map(log_records),
-        |x| x.exp_m1().max(0.0),
-        2.0,
-    );
+    let d = expected::duration_band_at(cfg, runs, &wanted);
+    let v = expected::volume_band_at(cfg, runs, &wanted);
     let ratio = cfg.volume_min_ratio;
     d.into_iter()
         .zip(v)
@@ -85,44 +68,10 @@ pub fn bands_at(
         .collect()
 }
 
-/// The replay of `expected::duration_band` / `expected::volume_band` (same model,
-/// same order of `expect` and `absorb`), by run index, evaluating the threshold
-/// only where `wanted`. The test `agrees_with_the_detectors_band` holds the two
-/// to the same numbers.
-fn replay(
-    cfg: &DetectConfig,
-    runs: &[Run],
-    wanted: &dyn Fn(usize) -> bool,
-    value: impl Fn(&Run) -> Option<f64>,
-    back: impl Fn(f64) -> f64,
-    sides: f64,
-) -> Vec<Option<Band>> {
-    let mut m = Seasonal::default();
-    let mut out = vec![None; runs.len()];
-    for (i, run) in runs.iter().enumerate() {
-        if run.outcome != Outcome::Success {
-            continue;
-        }
-        let Some(x) = value(run) else { continue };
-        if wanted(i)
-            && let Some(e) = m.expect(cfg, run.start_at)
-        {
-            let z = e.z_for(m.tail_probability(cfg.false_alarms_per_month) / sides);
-            out[i] = Some(Band {
-                expected: back(e.mean),
-                lower: back(e.mean - z * e.sd),
-                upper: back(e.mean + z * e.sd),
-            });
-        }
-        m.absorb(cfg, run.start_at, x, None);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::expected;
+    use crate::model::Outcome;
 
     fn run(i: i64, duration_ms: i64, records: i64) -> Run {
         Run {
