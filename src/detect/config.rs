@@ -115,6 +115,9 @@ pub struct DetectConfig {
     pub degradation_k: f64,
     /// The recent median must be at least this many times the baseline. Default 1.75.
     pub degradation_min_ratio: f64,
+    /// …and the shift (log scale) at least this many of the pipeline's residual
+    /// spreads: a shift its own noise does not explain (twice as many while younger than `degradation_min_span`). Default 1.25.
+    pub degradation_min_spreads: f64,
     /// …and at least this much longer. Default 10s.
     pub degradation_min_excess: Dur,
     /// Successful runs the CUSUM may gather evidence over without crossing before
@@ -123,6 +126,9 @@ pub struct DetectConfig {
     /// History a pipeline needs before degradation is judged (a week, so the
     /// reference covers the weekly rhythm). Default 7d.
     pub degradation_min_span: Dur,
+    /// A younger pipeline (from this much history) is judged on the weekdays it
+    /// has already been seen on. Default 2d.
+    pub degradation_young_span: Dur,
     /// Recent runs whose median measures the shift (to open and to resolve). Default 7.
     pub degradation_recent_runs: usize,
 
@@ -203,10 +209,12 @@ impl Default for DetectConfig {
             duration_min_excess: Dur::secs(60),
             degradation_k: 0.5,
             degradation_min_ratio: 1.75,
+            degradation_min_spreads: 1.25,
             degradation_min_excess: Dur::secs(10),
             degradation_baseline_runs: 30,
             degradation_recent_runs: 7,
             degradation_min_span: Dur::days(7),
+            degradation_young_span: Dur::days(2),
             volume_min_ratio: 3.0,
             volume_min_span: Dur::days(7),
             stuck_factor: 4.0,
@@ -370,6 +378,11 @@ impl DetectConfig {
             "must be between 0 and 100",
         );
         need(
+            real(self.degradation_min_spreads, 0.0, 100.0),
+            "degradation_min_spreads",
+            "must be between 0 and 100",
+        );
+        need(
             real(self.degradation_min_ratio, 1.0, 1e6),
             "degradation_min_ratio",
             "must be between 1 and 1000000",
@@ -383,6 +396,12 @@ impl DetectConfig {
             count(self.degradation_baseline_runs, 1, MAX_RUNS),
             "degradation_baseline_runs",
             "must be between 1 and 100000",
+        );
+        need(
+            dur(self.degradation_young_span)
+                && self.degradation_young_span.ms() <= self.degradation_min_span.ms(),
+            "degradation_young_span",
+            "must be at most degradation_min_span",
         );
         need(
             dur(self.degradation_min_span),

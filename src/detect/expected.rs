@@ -226,6 +226,51 @@ impl Seasonal {
         Some(main + (s - w * main) / (w + 2.0 * k))
     }
 
+    /// The variance (log scale) of the seasonal effects at `t` that the history
+    /// has not pinned down yet: for the weekday and the hour of `t`, the spread
+    /// of the effects fitted for the other weekdays (hours), times the share of
+    /// the prior in that slot's estimate, `k / (k + weight)`. A slot seen for
+    /// weeks adds nothing; a weekday never seen (a young pipeline's first
+    /// Monday) adds the whole between-day variance, so its first runs are not
+    /// mistaken for a shift. Zero before the first run.
+    pub fn slot_variance(&mut self, cfg: &DetectConfig, t: Millis) -> f64 {
+        if self.n == 0 || self.w.len() != CELLS {
+            return 0.0;
+        }
+        let k = cfg.seasonal_prior_runs;
+        self.fitted(cfg);
+        let f = self.fit.as_ref().expect("fitted");
+        let (mut wh, mut wd) = ([0.0f64; 24], [0.0f64; 7]);
+        for (c, &w) in self.w.iter().enumerate() {
+            let w = w as f64 * f.scale;
+            wh[c % 24] += w;
+            wd[c / 24] += w;
+        }
+        // Between-slot variance of the effects, each slot weighted by how much
+        // of its estimate is its own data.
+        fn between(effects: &[f64], weights: &[f64], k: f64) -> f64 {
+            let (mut sw, mut swe) = (0.0, 0.0);
+            for (&e, &w) in effects.iter().zip(weights) {
+                let own = w / (w + k);
+                sw += own;
+                swe += own * e * e;
+            }
+            if sw > 0.0 { swe / sw } else { 0.0 }
+        }
+        let (h, d) = slots(t);
+        between(&f.day, &wd, k) * k / (k + wd[d]) + between(&f.hour, &wh, k) * k / (k + wh[h])
+    }
+
+    /// The decayed weight of the runs absorbed on the weekday of `t` (any hour).
+    pub fn weekday_weight(&self, cfg: &DetectConfig, t: Millis) -> f64 {
+        if self.w.len() != CELLS {
+            return 0.0;
+        }
+        let d = slots(t).1;
+        let stored: f64 = self.w[d * 24..d * 24 + 24].iter().map(|&w| w as f64).sum();
+        stored * self.scale(cfg.baseline_half_life.ms())
+    }
+
     /// The raw residual spread (log scale) of the runs absorbed, before widening.
     pub fn residual_sd(&self) -> Option<f64> {
         (self.rw > 0.0).then(|| (self.rss / self.rw).sqrt())

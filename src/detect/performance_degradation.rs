@@ -173,8 +173,15 @@ impl Detector for Degradation {
         };
         let residual = x - e.mean - adjust;
         let held = Held { t, x, v, residual };
-        let judged = run.start_at - first >= cfg.degradation_min_span.ms()
-            && self.dur.runs() as usize >= cfg.anomaly_min_history;
+        // A week of history covers the weekly rhythm. Younger (from two days)
+        // a run is judged on a weekday the pipeline has already been seen on,
+        // with the slots not yet pinned down widening the reference.
+        let age = run.start_at - first;
+        let young = age < cfg.degradation_min_span.ms();
+        let judged = self.dur.runs() as usize >= cfg.anomaly_min_history
+            && (age >= cfg.degradation_min_span.ms()
+                || (age >= cfg.degradation_young_span.ms()
+                    && self.dur.weekday_weight(cfg, t) >= cfg.seasonal_prior_runs));
         if !judged {
             self.absorb(ctx, held);
             notes.degraded = false;
@@ -200,7 +207,10 @@ impl Detector for Degradation {
             notes.degraded = true;
             return;
         }
-        let z = (residual / e.sd).clamp(-CLIP_Z, CLIP_Z);
+        // Slots the history has not pinned down (a young pipeline's first
+        // Monday) widen the reference, so the rhythm is not taken for a shift.
+        let sd = (e.sd * e.sd + self.dur.slot_variance(cfg, t)).sqrt();
+        let z = (residual / sd).clamp(-CLIP_Z, CLIP_Z);
         self.cusum = (self.cusum + z - cfg.degradation_k).max(0.0);
         if self.cusum == 0.0 {
             self.release_held(ctx);
@@ -223,7 +233,13 @@ impl Detector for Degradation {
             notes.degraded = false;
             return;
         }
-        let n = self.held.len().min(cfg.degradation_recent_runs.max(1));
+        if self.held.len() < cfg.degradation_recent_runs {
+            // "Shifted and stayed": not before a full recent window of runs
+            // has been slower, however large the first few.
+            notes.degraded = false;
+            return;
+        }
+        let n = cfg.degradation_recent_runs.max(1);
         let tail: Vec<f64> = self.held[self.held.len() - n..]
             .iter()
             .map(|h| h.residual)
@@ -231,10 +247,10 @@ impl Detector for Degradation {
         let shift = median(&tail).unwrap_or(residual);
         let now_ms = base_ms * shift.exp();
         if now_ms >= base_ms * cfg.degradation_min_ratio
+            && shift >= cfg.degradation_min_spreads * sd * if young { 2.0 } else { 1.0 }
             && now_ms - base_ms >= cfg.degradation_min_excess.ms() as f64
         {
             let score = self.cusum;
-            let sd = e.sd;
             self.life.anomalous(at, || {
                 Episode::open(
                     AlertKind::PerformanceDegradation,
@@ -249,7 +265,8 @@ impl Detector for Degradation {
                     ),
                     json!({
                         "baseline_median_ms": base_ms.round() as i64,
-                        "baseline_log_sd": sd,
+                        "baseline_log_sd": e.sd,
+                        "judged_log_sd": sd,
                         "recent_median_ms": now_ms.round() as i64,
                         "ratio": now_ms / base_ms,
                         "score": score,
@@ -340,6 +357,102 @@ mod tests {
         let runs = with_durations(&noisy(400, 300_000.0, 0), 2 * HOUR);
         let eps = detect(&runs, end(&runs[399]), None, &cfg);
         assert!(eps.is_empty(), "{eps:?}");
+    }
+
+    #[test]
+    fn young_pipeline_step_is_caught_on_a_weekday_it_has_seen() {
+        let cfg = DetectConfig::default();
+        // Behaviour 7: an hourly job four days old (Monday to Thursday, ±10 %)
+        // triples on Thursday afternoon. Thursday has been seen since midnight,
+        // so the step is judged before a week of history exists, and found by
+        // the 12th slow run (the deadline).
+        let first_slow = 3 * 24 + 14;
+        let d: Vec<i64> = (0..first_slow + 30)
+            .map(|i| {
+                let f = if i >= first_slow { 3.0 } else { 1.0 };
+                (300_000.0 * f * (1.0 + 0.1 * noise(i))) as i64
+            })
+            .collect();
+        let runs = with_durations(&d, HOUR);
+        let eps = of(
+            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
+            AlertKind::PerformanceDegradation,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        assert!(eps[0].started_at >= end(&runs[first_slow]));
+        assert!(eps[0].started_at <= end(&runs[first_slow + 11]), "late");
+        // The same job a day old: too young to judge at all.
+        let first_slow = 20;
+        let d: Vec<i64> = (0..60)
+            .map(|i| {
+                let f = if i >= first_slow { 3.0 } else { 1.0 };
+                (300_000.0 * f * (1.0 + 0.1 * noise(i))) as i64
+            })
+            .collect();
+        let runs = with_durations(&d, HOUR);
+        let eps = of(
+            &detect(&runs, end(&runs[40]), None, &cfg),
+            AlertKind::PerformanceDegradation,
+        );
+        assert!(eps.is_empty(), "{eps:?}");
+    }
+
+    #[test]
+    fn two_slow_runs_are_not_a_shift_that_stayed() {
+        let cfg = DetectConfig::default();
+        // A daily job (±10 %) with two consecutive runs at 2.5× and normal
+        // runs after: an outlier pair for duration_anomaly, not a degradation.
+        let mut d = noisy(30, 600_000.0, 0);
+        d.extend([1_500_000, 1_520_000]);
+        d.extend(noisy(10, 600_000.0, 40));
+        let runs = with_durations(&d, DAY);
+        let eps = detect(&runs, end(runs.last().unwrap()), None, &cfg);
+        assert!(
+            of(&eps, AlertKind::PerformanceDegradation).is_empty(),
+            "{eps:?}"
+        );
+        // Kept up for a recent window (7 runs): it is one.
+        let mut d = noisy(30, 600_000.0, 0);
+        d.extend(noisy(10, 1_500_000.0, 40));
+        let runs = with_durations(&d, DAY);
+        let eps = of(
+            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
+            AlertKind::PerformanceDegradation,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        assert!(eps[0].started_at >= end(&runs[36]) && eps[0].started_at <= end(&runs[39]));
+    }
+
+    #[test]
+    fn the_shift_must_pass_the_pipelines_own_spread() {
+        // A 1.8× step on a tight job (±10 %, log spread ≈ 0.06) is a shift of
+        // many spreads: a degradation, with the gate recorded in its details.
+        // Asking for twice the spreads the step has silences it.
+        let d: Vec<i64> = (0..400)
+            .map(|i| {
+                let f = if (250..330).contains(&i) { 1.8 } else { 1.0 };
+                (300_000.0 * f * (1.0 + 0.1 * noise(i))) as i64
+            })
+            .collect();
+        let runs = with_durations(&d, 2 * HOUR);
+        let opened = |cfg: &DetectConfig| {
+            of(
+                &detect(&runs, end(&runs[399]), None, cfg),
+                AlertKind::PerformanceDegradation,
+            )
+        };
+        let eps = opened(&DetectConfig::default());
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        let (shift, sd) = (
+            eps[0].details["shift_log"].as_f64().unwrap(),
+            eps[0].details["judged_log_sd"].as_f64().unwrap(),
+        );
+        assert!(shift >= 1.25 * sd && shift / sd < 20.0, "{shift} {sd}");
+        let strict = DetectConfig {
+            degradation_min_spreads: 2.0 * shift / sd,
+            ..DetectConfig::default()
+        };
+        assert!(opened(&strict).is_empty());
     }
 
     #[test]
