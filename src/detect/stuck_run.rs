@@ -6,9 +6,9 @@
 //! - duration: start + max(factor × p95, p95 + slack) − margin, p95 being the
 //!   largest of the recent, same-hour and same-weekday p95s of the pipeline's
 //!   successful durations — the contract's deadline, a few minutes early; with
-//!   few durations, max(3 × median, median + slack), which is never later than
-//!   the deadline once the p95 is known (the p95 is at least the median); with
-//!   none, a configured default;
+//!   few durations, the same rule with the longest of them in place of the p95
+//!   (a handful of runs rarely holds one beyond the true p95); with none, a
+//!   configured default;
 //! - heartbeats: for a pipeline whose runs send `running` events, the run's last
 //!   sign of life + factor × the pipeline's median heartbeat interval (at least a
 //!   floor of minutes);
@@ -82,8 +82,15 @@ pub fn stuck_threshold(ctx: &Ctx, hist: &History, t: Millis) -> (i64, Basis) {
         return (cfg.stuck_default.ms(), Basis::Default);
     }
     if durs.len() < cfg.stuck_min_history {
-        let median = quantile(&durs, 0.5).unwrap_or(0.0);
-        return (((3.0 * median).max(median + slack)) as i64, Basis::Young);
+        // Too few runs for a p95: the longest of them stands in for it (a
+        // handful of runs rarely holds one beyond the true p95, so the
+        // contract's deadline is still met), and one heavy-tailed early run
+        // cannot make its slower siblings look hung.
+        let longest = durs.iter().copied().fold(0.0, f64::max);
+        return (
+            ((cfg.stuck_factor * longest).max(longest + slack)) as i64,
+            Basis::Young,
+        );
     }
     let p95 = seasonal_p95(ctx, hist, t, &durs);
     let thr = (cfg.stuck_factor * p95).max(p95 + slack) - cfg.stuck_margin.ms() as f64;
@@ -493,7 +500,7 @@ mod tests {
     fn a_run_holding_up_the_schedule_is_stuck_not_missed_on_a_young_pipeline() {
         let cfg = DetectConfig::default();
         let hourly = Schedule::parse("0 * * * *").unwrap();
-        // Three runs of 40 minutes: too few for a p95 (young threshold 2 h).
+        // Three runs of 40 minutes: too few for a p95 (young threshold 2 h 40 min).
         let mut runs: Vec<Run> = (0..3)
             .map(|i| {
                 run(
@@ -512,14 +519,40 @@ mod tests {
         assert!(of(&eps, AlertKind::MissedRun).is_empty(), "{eps:?}");
         let stuck = of(&eps, AlertKind::StuckRun);
         assert_eq!(stuck.len(), 1, "{eps:?}");
-        // Young threshold: max(3 × 40 min, 40 min + 1 h) = 2 h; the next start
-        // (04:00) plus its 15-minute tolerance comes sooner.
+        // Young threshold: max(4 × 40 min, 40 min + 1 h), the longest run
+        // standing in for the p95; the next start (04:00) plus its 15-minute
+        // tolerance comes sooner.
         assert_eq!(stuck[0].started_at, T0 + 4 * HOUR + 15 * MIN);
         assert_eq!(stuck[0].details["evidence"], json!("schedule"));
         // Without a schedule the young threshold applies.
         let eps = of(&detect(&runs, now, None, &cfg), AlertKind::StuckRun);
-        assert_eq!(eps[0].started_at, start + 2 * HOUR);
+        assert_eq!(eps[0].started_at, start + 160 * MIN);
         assert_eq!(eps[0].details["threshold_basis"], json!("young"));
+    }
+
+    #[test]
+    fn a_young_heavy_tailed_daily_job_running_long_is_not_hung() {
+        let cfg = DetectConfig::default();
+        // Behaviour 6 and 7: a daily job two days old, 42 and 44 minutes, then
+        // a run of 2 h 23 min that succeeds (3.4 × the median, inside what
+        // four times the longest allows): slow, not hung. A run still going
+        // after four times the longest is reported.
+        let durs = [42 * MIN, 44 * MIN, 143 * MIN];
+        let runs: Vec<Run> = durs
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| run(i, T0 + i as i64 * DAY, Outcome::Success, d, None))
+            .collect();
+        let eps = detect(&runs, T0 + 3 * DAY, None, &cfg);
+        assert!(of(&eps, AlertKind::StuckRun).is_empty(), "{eps:?}");
+        let mut hung = runs[..2].to_vec();
+        hung.push(run(2, T0 + 2 * DAY, Outcome::Running, 0, None));
+        let eps = of(
+            &detect(&hung, T0 + 2 * DAY + 4 * HOUR, None, &cfg),
+            AlertKind::StuckRun,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        assert_eq!(eps[0].started_at, T0 + 2 * DAY + 4 * 44 * MIN);
     }
 
     #[test]
