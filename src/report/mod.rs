@@ -314,20 +314,76 @@ fn outcome_letter(o: Outcome) -> char {
     }
 }
 
-/// Steps of the log-quantised band values: 1/200 in natural log, 0.5 %, finer than
-/// a pixel on any chart.
-const BAND_STEPS_PER_LN: f64 = 200.0;
+/// Steps of the log-quantised values (durations, records and their bands): 1/200 in
+/// natural log, 0.5 %, finer than a pixel on any chart.
+const LOG_STEPS_PER_LN: f64 = 200.0;
 
 /// Band points per chart at most: the band is smooth, so a pipeline running every
-/// five minutes needs no more points for it than the chart has room for.
-const BAND_POINTS: usize = 400;
+/// five minutes needs no more points for it than the chart has room for (200 on a
+/// 1,000-unit-wide chart: one every 5 units). Each point costs a Student-t quantile
+/// per band, the report's largest cost.
+const BAND_POINTS: usize = 200;
 
-/// A pipeline's runs inside the window, compactly, as JSON text: `t` start times as
-/// seconds after the previous run (the first after the window start), `d` durations
-/// in ms, `r` records, `o` outcome letters, `y` retries; and the duration and records
-/// bands (`de`/`du`/`dl`, `ve`/`vu`/`vl`: expected, upper, lower) at every `bs`-th run
-/// and the last, each value as ln(ms) or ln(1 + records) in 1/200 steps, written as
-/// the difference from the array's previous value (null before a baseline exists).
+/// `x` on the log scale of its series, in 1/200 steps: ln(ms), durations floored at
+/// 1 ms, or ln(1 + records).
+fn log_step(x: f64, volume: bool) -> i64 {
+    let l = if volume {
+        x.max(0.0).ln_1p()
+    } else {
+        x.max(1.0).ln()
+    };
+    (l * LOG_STEPS_PER_LN).round() as i64
+}
+
+/// Writes `"key":[…]`: integers, or null.
+fn int_list(out: &mut String, key: &str, items: impl Iterator<Item = Option<i64>>) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "\"{key}\":[");
+    for (k, v) in items.enumerate() {
+        if k > 0 {
+            out.push(',');
+        }
+        match v {
+            Some(v) => {
+                let _ = write!(out, "{v}");
+            }
+            None => out.push_str("null"),
+        }
+    }
+    out.push(']');
+}
+
+/// Writes `"key":[…]` of values on the log scale ([`log_step`]), each as the
+/// difference from the list's previous value (nulls kept, and skipped over).
+fn log_list(out: &mut String, key: &str, items: impl Iterator<Item = Option<f64>>, volume: bool) {
+    let mut last = 0i64;
+    int_list(
+        out,
+        key,
+        items.map(|x| {
+            x.map(|x| {
+                let q = log_step(x, volume);
+                let d = q - last;
+                last = q;
+                d
+            })
+        }),
+    );
+}
+
+/// A pipeline's runs inside the window, compactly, as JSON text (`report.js`
+/// decodes it when the pipeline's page is opened):
+/// - `t`: start times, as seconds after the previous run (the first after the
+///   window start);
+/// - `d`, `r`: durations (ms) and records, log-quantised ([`log_step`]: within
+///   0.25 %, below a pixel) and delta-coded as in [`log_list`], null where unknown;
+/// - `o`: outcome letters, run-length coded (`120sf3s`: 120 successes, a failure,
+///   three successes);
+/// - `y`: retried runs only, as pairs (runs since the previous retried run, retries);
+/// - `bs` and the duration and records bands (`de`/`du`/`dl`, `ve`/`vu`/`vl`:
+///   expected, upper, lower) at every `bs`-th run and the last, log-quantised and
+///   delta-coded like `d` and `r` (null before a baseline exists).
+///
 /// The bands come from replaying every run, not only those shown.
 fn series_json(cfg: &DetectConfig, runs: &[Run], window_start: Millis) -> String {
     use std::fmt::Write as _;
@@ -346,28 +402,13 @@ fn series_json(cfg: &DetectConfig, runs: &[Run], window_start: Millis) -> String
         drawn[i] = true;
     }
     let bands = band::bands_at(cfg, runs, |i| drawn[i]);
-    let mut out = String::with_capacity(24 * n + 64);
-    let list = |out: &mut String, key: &str, items: &mut dyn Iterator<Item = Option<i64>>| {
-        let _ = write!(out, "\"{key}\":[");
-        for (k, v) in items.enumerate() {
-            if k > 0 {
-                out.push(',');
-            }
-            match v {
-                Some(v) => {
-                    let _ = write!(out, "{v}");
-                }
-                None => out.push_str("null"),
-            }
-        }
-        out.push(']');
-    };
+    let mut out = String::with_capacity(12 * n + 64);
     out.push('{');
     let mut prev = window_start.div_euclid(1000);
-    list(
+    int_list(
         &mut out,
         "t",
-        &mut shown.iter().map(|&i| {
+        shown.iter().map(|&i| {
             let s = runs[i].start_at.div_euclid(1000);
             let d = s - prev;
             prev = s;
@@ -375,26 +416,51 @@ fn series_json(cfg: &DetectConfig, runs: &[Run], window_start: Millis) -> String
         }),
     );
     out.push(',');
-    list(
+    log_list(
         &mut out,
         "d",
-        &mut shown.iter().map(|&i| runs[i].duration_ms),
+        shown.iter().map(|&i| runs[i].duration_ms.map(|v| v as f64)),
+        false,
     );
     out.push(',');
-    list(
+    log_list(
         &mut out,
         "r",
-        &mut shown.iter().map(|&i| runs[i].records_processed),
-    );
-    out.push(',');
-    list(
-        &mut out,
-        "y",
-        &mut shown.iter().map(|&i| Some(runs[i].retries)),
+        shown
+            .iter()
+            .map(|&i| runs[i].records_processed.map(|v| v as f64)),
+        true,
     );
     out.push_str(",\"o\":\"");
-    out.extend(shown.iter().map(|&i| outcome_letter(runs[i].outcome)));
-    let _ = write!(out, "\",\"bs\":{stride}");
+    let mut k = 0;
+    while k < n {
+        let letter = outcome_letter(runs[shown[k]].outcome);
+        let len = shown[k..]
+            .iter()
+            .take_while(|&&i| outcome_letter(runs[i].outcome) == letter)
+            .count();
+        if len > 1 {
+            let _ = write!(out, "{len}");
+        }
+        out.push(letter);
+        k += len;
+    }
+    out.push_str("\",");
+    let mut at = 0usize;
+    int_list(
+        &mut out,
+        "y",
+        shown
+            .iter()
+            .enumerate()
+            .filter(|&(_, &i)| runs[i].retries > 0)
+            .flat_map(|(k, &i)| {
+                let gap = k - at;
+                at = k;
+                [Some(gap as i64), Some(runs[i].retries)]
+            }),
+    );
+    let _ = write!(out, ",\"bs\":{stride}");
     type Pick = fn(&(Option<band::Band>, Option<band::Band>)) -> Option<f64>;
     let picks: [(&str, Pick, bool); 6] = [
         ("de", |b| b.0.map(|b| b.expected), false),
@@ -405,24 +471,12 @@ fn series_json(cfg: &DetectConfig, runs: &[Run], window_start: Millis) -> String
         ("vl", |b| b.1.map(|b| b.lower), true),
     ];
     for (key, pick, volume) in picks {
-        let mut last = 0i64;
         out.push(',');
-        list(
+        log_list(
             &mut out,
             key,
-            &mut points.iter().map(|&i| {
-                pick(&bands[i]).map(|x| {
-                    let l = if volume {
-                        x.max(0.0).ln_1p()
-                    } else {
-                        x.max(1.0).ln()
-                    };
-                    let q = (l * BAND_STEPS_PER_LN).round() as i64;
-                    let d = q - last;
-                    last = q;
-                    d
-                })
-            }),
+            points.iter().map(|&i| pick(&bands[i])),
+            volume,
         );
     }
     out.push('}');
@@ -575,6 +629,146 @@ mod tests {
         assert_eq!(state(0, &["missed_run", "volume_anomaly"]), "late");
         assert_eq!(state(0, &["volume_anomaly"]), "degraded");
         assert_eq!(state(0, &[]), "healthy");
+    }
+
+    fn run(i: i64, outcome: Outcome, duration_ms: Option<i64>, records: Option<i64>) -> Run {
+        let start = 1_700_000_000_000 + i * 300_000 + (i % 7) * 1_234;
+        Run {
+            pipeline_id: "p".into(),
+            run_id: format!("r{i:05}"),
+            start_at: start,
+            first_event_at: start,
+            last_event_at: start + duration_ms.unwrap_or(0),
+            started_at: Some(start),
+            ended_at: duration_ms.map(|d| start + d),
+            outcome,
+            attempts: 1 + i % 11 / 10,
+            retries: i % 11 / 10,
+            duration_ms,
+            records_processed: records,
+            error_type: None,
+            error_message: None,
+            task_id: None,
+            scheduled_at: None,
+            start_source: crate::model::StartSource::Started,
+            final_attempt_ms: duration_ms,
+            last_alive_at: start,
+            heartbeats: 0,
+        }
+    }
+
+    /// What `report.js` does with a series block: values per run, bands at points.
+    fn decode(s: &str) -> Value {
+        let v: Value = serde_json::from_str(s).unwrap();
+        let ints = |k: &str| -> Vec<Option<i64>> {
+            v[k].as_array().unwrap().iter().map(Value::as_i64).collect()
+        };
+        let logs = |k: &str, vol: bool| -> Vec<Option<f64>> {
+            let mut acc = 0;
+            ints(k)
+                .into_iter()
+                .map(|d| {
+                    d.map(|d| {
+                        acc += d;
+                        let x = (acc as f64 / 200.0).exp();
+                        if vol { x - 1.0 } else { x }
+                    })
+                })
+                .collect()
+        };
+        let mut o = String::new();
+        let mut count = String::new();
+        for c in v["o"].as_str().unwrap().chars() {
+            if c.is_ascii_digit() {
+                count.push(c);
+            } else {
+                let k = if count.is_empty() {
+                    1
+                } else {
+                    count.parse().unwrap()
+                };
+                o.extend(std::iter::repeat_n(c, k));
+                count.clear();
+            }
+        }
+        let n = v["t"].as_array().unwrap().len();
+        let mut y = vec![0; n];
+        let mut at = 0;
+        for pair in ints("y").chunks(2) {
+            at += pair[0].unwrap() as usize;
+            y[at] = pair[1].unwrap();
+        }
+        json!({"t": ints("t"), "d": logs("d", false), "r": logs("r", true), "o": o, "y": y,
+               "bs": v["bs"], "de": logs("de", false), "vu": logs("vu", true)})
+    }
+
+    /// The compact series block gives back every run in the window: start, outcome,
+    /// retries exactly, duration and records within 0.25 %; bands at every `bs`-th
+    /// run and the last, as the detectors' bands.
+    #[test]
+    fn series_block_round_trips() {
+        let cfg = DetectConfig::default();
+        let runs: Vec<Run> = (0..1_000)
+            .map(|i| {
+                let outcome = match i % 97 {
+                    5..=7 => Outcome::Failed,
+                    40 => Outcome::Cancelled,
+                    _ => Outcome::Success,
+                };
+                let d = (i % 53 != 3).then_some(60_000 + (i * 7_919) % 30_000);
+                let r = (i % 61 != 4).then_some((i * 104_729) % 5_000);
+                run(i, outcome, d, r)
+            })
+            .collect();
+        let from = runs[300].start_at;
+        let shown = &runs[300..];
+        let s = decode(&series_json(&cfg, &runs, from));
+        let close = |got: &Value, want: Option<i64>| match (got.as_f64(), want) {
+            (Some(g), Some(w)) => (g - w as f64).abs() <= 0.0026 * (w as f64 + 1.0),
+            (None, None) => true,
+            _ => false,
+        };
+        let mut t = from.div_euclid(1000);
+        for (k, r) in shown.iter().enumerate() {
+            t += s["t"][k].as_i64().unwrap();
+            assert_eq!(t, r.start_at.div_euclid(1000));
+            assert!(
+                close(&s["d"][k], r.duration_ms),
+                "{k}: {} {:?}",
+                s["d"][k],
+                r.duration_ms
+            );
+            assert!(
+                close(&s["r"][k], r.records_processed),
+                "{k}: {} {:?}",
+                s["r"][k],
+                r.records_processed
+            );
+            assert_eq!(
+                s["o"].as_str().unwrap().as_bytes()[k] as char,
+                outcome_letter(r.outcome)
+            );
+            assert_eq!(s["y"][k].as_i64(), Some(r.retries));
+        }
+        assert_eq!(s["o"].as_str().unwrap().len(), shown.len());
+        let bs = s["bs"].as_u64().unwrap() as usize;
+        let points: Vec<usize> = (0..shown.len())
+            .filter(|k| k % bs == 0 || k + 1 == shown.len())
+            .collect();
+        assert!(points.len() <= BAND_POINTS + 1);
+        let bands = band::bands(&cfg, &runs, from);
+        for (j, &k) in points.iter().enumerate() {
+            let (d, v) = bands[300 + k];
+            let want = d.map(|b| b.expected);
+            match (s["de"][j].as_f64(), want) {
+                (Some(g), Some(w)) => assert!((g / w - 1.0).abs() < 0.0026, "{j}: {g} {w}"),
+                (g, w) => assert_eq!(g.is_some(), w.is_some(), "{j}"),
+            }
+            match (s["vu"][j].as_f64(), v.map(|b| b.upper)) {
+                (Some(g), Some(w)) => assert!(((g + 1.0) / (w + 1.0) - 1.0).abs() < 0.0026),
+                (g, w) => assert_eq!(g.is_some(), w.is_some(), "{j}"),
+            }
+        }
     }
 
     #[test]
