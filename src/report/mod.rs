@@ -12,7 +12,7 @@
 pub mod band;
 pub mod why;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result};
 use globset::GlobMatcher;
@@ -176,22 +176,27 @@ pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Re
         })
         .collect();
 
-    let wanted: HashSet<&str> = alerts
-        .iter()
-        .filter_map(|a| a["pipeline_id"].as_str())
-        .collect();
+    // Per pipeline, its alerts (by index in `alerts`): the runs behind each are
+    // picked by the worker that has the pipeline's runs, which are then dropped.
+    let mut alerts_of: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (k, a) in alerts.iter().enumerate() {
+        if let Some(p) = a["pipeline_id"].as_str() {
+            alerts_of.entry(p).or_default().push(k);
+        }
+    }
     let mut series: Vec<String> = vec![String::new(); pipelines.len()];
-    let mut runs_of: HashMap<String, Vec<Run>> = HashMap::new();
+    let mut behind: Vec<Vec<Value>> = vec![Vec::new(); alerts.len()];
     // The replay is the cost: this thread reads pipelines' runs from the store and
-    // hands them to one worker per core, which build the series.
+    // hands them to one worker per core, which build the series and the alerts' runs.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    type Done = (usize, String, Option<(String, Vec<Run>)>);
+    type Done = (usize, String, Vec<(usize, Vec<Value>)>);
     let (to_work, work) = std::sync::mpsc::sync_channel::<(usize, String, Vec<Run>)>(4 * workers);
     let work = std::sync::Mutex::new(work);
     let (to_done, done) = std::sync::mpsc::channel::<Done>();
     let read = std::thread::scope(|scope| {
         for _ in 0..workers {
-            let (work, to_done, wanted) = (&work, to_done.clone(), &wanted);
+            let (work, to_done) = (&work, to_done.clone());
+            let (alerts, alerts_of) = (&alerts, &alerts_of);
             scope.spawn(move || {
                 loop {
                     let next = work
@@ -200,8 +205,16 @@ pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Re
                         .and_then(|w| w.recv().map_err(|_| ()));
                     let Ok((i, id, runs)) = next else { break };
                     let s = series_json(cfg, &runs, window_start);
-                    let keep = wanted.contains(id.as_str()).then_some((id, runs));
-                    if to_done.send((i, s, keep)).is_err() {
+                    let runs_of_alerts = alerts_of
+                        .get(id.as_str())
+                        .map(|ks| {
+                            ks.iter()
+                                .map(|&k| (k, runs_behind(&alerts[k], &runs)))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    drop(runs);
+                    if to_done.send((i, s, runs_of_alerts)).is_err() {
                         break;
                     }
                 }
@@ -214,10 +227,10 @@ pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Re
             }
         });
         drop(to_work);
-        for (i, s, keep) in done.iter() {
+        for (i, s, runs_of_alerts) in done.iter() {
             series[i] = s;
-            if let Some((id, runs)) = keep {
-                runs_of.insert(id, runs);
+            for (k, runs) in runs_of_alerts {
+                behind[k] = runs;
             }
         }
         read
@@ -228,7 +241,7 @@ pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Re
     }
 
     let mut alert_values = Vec::with_capacity(alerts.len());
-    for a in &alerts {
+    for (a, runs) in alerts.iter().zip(behind) {
         let id = a["id"].as_i64().unwrap_or(0);
         let details = a["details"].as_object().cloned().unwrap_or_default();
         let mut v = a.clone();
@@ -236,12 +249,7 @@ pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Re
             "why".into(),
             json!(why::explain(a["kind"].as_str().unwrap_or(""), &details)),
         );
-        let behind = a["pipeline_id"]
-            .as_str()
-            .and_then(|p| runs_of.get(p))
-            .map(|runs| runs_behind(a, runs))
-            .unwrap_or_default();
-        v.insert("runs".into(), Value::Array(behind));
+        v.insert("runs".into(), Value::Array(runs));
         v.insert(
             "notifications".into(),
             json!(history.get(&id).cloned().unwrap_or_default()),
