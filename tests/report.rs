@@ -443,3 +443,50 @@ fn report_filters_by_team_and_glob_and_refuses_bad_arguments() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("--since `fortnight`"), "{err}");
 }
+
+/// The report reads runs with its own lean scan (`report::read`): every pipeline's
+/// runs come in the detectors' order with the detectors' loader's values of every
+/// field the report uses, so its series, bands and alert evidence are theirs.
+#[test]
+fn report_reads_the_runs_the_detectors_read() {
+    let conn = rusqlite::Connection::open(dataset()).unwrap();
+    type Fields = (
+        String,
+        i64,
+        Option<i64>,
+        &'static str,
+        i64,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
+    let fields = |r: &pipemon::model::Run| -> Fields {
+        (
+            r.run_id.clone(),
+            r.start_at,
+            r.ended_at,
+            r.outcome.as_str(),
+            r.attempts,
+            r.retries,
+            r.duration_ms,
+            r.records_processed,
+            r.error_type.clone(),
+            r.error_message.clone(),
+        )
+    };
+    let mut ours: Vec<(String, Vec<Fields>)> = Vec::new();
+    pipemon::report::read::each_pipeline_runs(&conn, |id, runs| {
+        ours.push((id.to_string(), runs.iter().map(fields).collect()));
+    })
+    .unwrap();
+    let mut theirs: Vec<(String, Vec<Fields>)> = Vec::new();
+    pipemon::detect::load::each_pipeline_runs(&conn, |id, runs| {
+        theirs.push((id.to_string(), runs.iter().map(fields).collect()));
+    })
+    .unwrap();
+    assert_eq!(ours.len(), 40);
+    assert!(ours.iter().map(|(_, r)| r.len()).sum::<usize>() > 1_000);
+    assert_eq!(ours, theirs);
+}

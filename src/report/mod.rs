@@ -10,6 +10,7 @@
 //! file is opened: a Content-Security-Policy forbids every network source.
 
 pub mod band;
+pub mod read;
 pub mod why;
 
 use std::collections::{BTreeMap, HashMap};
@@ -221,7 +222,7 @@ pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Re
             });
         }
         drop(to_done);
-        let read = crate::detect::load::each_pipeline_runs(conn, |id, runs| {
+        let read = read::each_pipeline_runs(conn, |id, runs| {
             if let Some(&i) = index.get(id) {
                 let _ = to_work.send((i, id.to_string(), runs));
             }
