@@ -343,6 +343,20 @@ fn report_in_chromium_matches_the_database() {
         a["id"]
     );
 
+    // An alert's page lists the run it names among the runs behind it.
+    for a in firing.iter().filter(|a| a["run_id"].is_string()).take(5) {
+        b.eval(&format!("location.hash = '#alert/{}'; true", a["id"]));
+        let ids = b.eval(
+            "Array.from(document.querySelectorAll('main table tbody tr')).map(tr => tr.cells[0].textContent)",
+        );
+        assert!(
+            ids.as_array().unwrap().contains(&a["run_id"]),
+            "alert {}: run {} not among the runs behind it: {ids}",
+            a["id"],
+            a["run_id"]
+        );
+    }
+
     // Phone width: nothing wider than the screen (tables scroll in their box).
     b.call(
         "Emulation.setDeviceMetricsOverride",

@@ -89,7 +89,7 @@
   function firing(a) { return a.status === 'firing'; }
   function openAlerts(id) { return (alertsOf.get(id) || []).filter(firing); }
   // A pipeline's series block, decoded (see `series_json` in src/report/mod.rs):
-  // start times from second deltas, outcome letters from their run lengths, retries
+  // start times from minute deltas, outcome letters from their run lengths, retries
   // from the retried runs' pairs, durations, records and bands from log-quantised
   // deltas (1/200 in natural log); bands expanded to one value per run (null where
   // no band point is) for the chart code.
@@ -107,8 +107,8 @@
     if (!seriesCache.has(p.idx)) {
       var raw = JSON.parse(document.getElementById('s' + p.idx).textContent);
       var n = raw.t.length, t = new Array(n);
-      var acc = Math.floor(D.window_start_ms / 1000);
-      for (var i = 0; i < n; i++) { acc += raw.t[i]; t[i] = acc * 1000; }
+      var acc = Math.floor(D.window_start_ms / 60000);
+      for (var i = 0; i < n; i++) { acc += raw.t[i]; t[i] = acc * 60000; }
       raw.ms = t;
       raw.o = raw.o.replace(/(\d+)([a-z])/g, function (m, k, c) { return c.repeat(Number(k)); });
       var y = new Array(n).fill(0);
@@ -447,8 +447,10 @@
     if (!a.runs.length) app.appendChild(el('p', { cls: 'empty', text: a.pipeline_id ? 'No runs in the database for this episode.' : 'A systemic alert: see the affected pipelines above.' }));
     else {
       var tb = el('tbody');
+      // Each run an array: run_id, started_at, ended_at, outcome, attempts,
+      // duration_ms, records, error (`RUN_FIELDS` in src/report/mod.rs).
       a.runs.forEach(function (r) {
-        tb.appendChild(el('tr', null, td(r.run_id), td(fmtTime(r.started_at)), td(fmtTime(r.ended_at)), td(r.outcome), td(String(r.attempts), 'num'), td(fmtDur(r.duration_ms), 'num'), td(fmtNum(r.records), 'num'), td(r.error || '', 'wrap')));
+        tb.appendChild(el('tr', null, td(r[0]), td(fmtTime(r[1])), td(fmtTime(r[2])), td(r[3]), td(String(r[4]), 'num'), td(fmtDur(r[5]), 'num'), td(fmtNum(r[6]), 'num'), td(r[7] || '', 'wrap')));
       });
       var h = el('tr');
       ['Run', 'Started', 'Ended', 'Outcome', 'Attempts', 'Duration', 'Records', 'Error'].forEach(function (x) { h.appendChild(el('th', { scope: 'col', text: x })); });
