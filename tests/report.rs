@@ -343,6 +343,20 @@ fn report_in_chromium_matches_the_database() {
         a["id"]
     );
 
+    // An alert's page lists the run it names among the runs behind it.
+    for a in firing.iter().filter(|a| a["run_id"].is_string()).take(5) {
+        b.eval(&format!("location.hash = '#alert/{}'; true", a["id"]));
+        let ids = b.eval(
+            "Array.from(document.querySelectorAll('main table tbody tr')).map(tr => tr.cells[0].textContent)",
+        );
+        assert!(
+            ids.as_array().unwrap().contains(&a["run_id"]),
+            "alert {}: run {} not among the runs behind it: {ids}",
+            a["id"],
+            a["run_id"]
+        );
+    }
+
     // Phone width: nothing wider than the screen (tables scroll in their box).
     b.call(
         "Emulation.setDeviceMetricsOverride",
@@ -442,4 +456,51 @@ fn report_filters_by_team_and_glob_and_refuses_bad_arguments() {
     assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("--since `fortnight`"), "{err}");
+}
+
+/// The report reads runs with its own lean scan (`report::read`): every pipeline's
+/// runs come in the detectors' order with the detectors' loader's values of every
+/// field the report uses, so its series, bands and alert evidence are theirs.
+#[test]
+fn report_reads_the_runs_the_detectors_read() {
+    let conn = rusqlite::Connection::open(dataset()).unwrap();
+    type Fields = (
+        String,
+        i64,
+        Option<i64>,
+        &'static str,
+        i64,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
+    let fields = |r: &pipemon::model::Run| -> Fields {
+        (
+            r.run_id.clone(),
+            r.start_at,
+            r.ended_at,
+            r.outcome.as_str(),
+            r.attempts,
+            r.retries,
+            r.duration_ms,
+            r.records_processed,
+            r.error_type.clone(),
+            r.error_message.clone(),
+        )
+    };
+    let mut ours: Vec<(String, Vec<Fields>)> = Vec::new();
+    pipemon::report::read::each_pipeline_runs(&conn, |id, runs| {
+        ours.push((id.to_string(), runs.iter().map(fields).collect()));
+    })
+    .unwrap();
+    let mut theirs: Vec<(String, Vec<Fields>)> = Vec::new();
+    pipemon::detect::load::each_pipeline_runs(&conn, |id, runs| {
+        theirs.push((id.to_string(), runs.iter().map(fields).collect()));
+    })
+    .unwrap();
+    assert_eq!(ours.len(), 40);
+    assert!(ours.iter().map(|(_, r)| r.len()).sum::<usize>() > 1_000);
+    assert_eq!(ours, theirs);
 }

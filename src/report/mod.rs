@@ -10,9 +10,10 @@
 //! file is opened: a Content-Security-Policy forbids every network source.
 
 pub mod band;
+pub mod read;
 pub mod why;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result};
 use globset::GlobMatcher;
@@ -176,22 +177,27 @@ pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Re
         })
         .collect();
 
-    let wanted: HashSet<&str> = alerts
-        .iter()
-        .filter_map(|a| a["pipeline_id"].as_str())
-        .collect();
+    // Per pipeline, its alerts (by index in `alerts`): the runs behind each are
+    // picked by the worker that has the pipeline's runs, which are then dropped.
+    let mut alerts_of: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (k, a) in alerts.iter().enumerate() {
+        if let Some(p) = a["pipeline_id"].as_str() {
+            alerts_of.entry(p).or_default().push(k);
+        }
+    }
     let mut series: Vec<String> = vec![String::new(); pipelines.len()];
-    let mut runs_of: HashMap<String, Vec<Run>> = HashMap::new();
+    let mut behind: Vec<Vec<Value>> = vec![Vec::new(); alerts.len()];
     // The replay is the cost: this thread reads pipelines' runs from the store and
-    // hands them to one worker per core, which build the series.
+    // hands them to one worker per core, which build the series and the alerts' runs.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    type Done = (usize, String, Option<(String, Vec<Run>)>);
+    type Done = (usize, String, Vec<(usize, Vec<Value>)>);
     let (to_work, work) = std::sync::mpsc::sync_channel::<(usize, String, Vec<Run>)>(4 * workers);
     let work = std::sync::Mutex::new(work);
     let (to_done, done) = std::sync::mpsc::channel::<Done>();
     let read = std::thread::scope(|scope| {
         for _ in 0..workers {
-            let (work, to_done, wanted) = (&work, to_done.clone(), &wanted);
+            let (work, to_done) = (&work, to_done.clone());
+            let (alerts, alerts_of) = (&alerts, &alerts_of);
             scope.spawn(move || {
                 loop {
                     let next = work
@@ -200,24 +206,32 @@ pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Re
                         .and_then(|w| w.recv().map_err(|_| ()));
                     let Ok((i, id, runs)) = next else { break };
                     let s = series_json(cfg, &runs, window_start);
-                    let keep = wanted.contains(id.as_str()).then_some((id, runs));
-                    if to_done.send((i, s, keep)).is_err() {
+                    let runs_of_alerts = alerts_of
+                        .get(id.as_str())
+                        .map(|ks| {
+                            ks.iter()
+                                .map(|&k| (k, runs_behind(&alerts[k], &runs)))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    drop(runs);
+                    if to_done.send((i, s, runs_of_alerts)).is_err() {
                         break;
                     }
                 }
             });
         }
         drop(to_done);
-        let read = crate::detect::load::each_pipeline_runs(conn, |id, runs| {
+        let read = read::each_pipeline_runs(conn, |id, runs| {
             if let Some(&i) = index.get(id) {
                 let _ = to_work.send((i, id.to_string(), runs));
             }
         });
         drop(to_work);
-        for (i, s, keep) in done.iter() {
+        for (i, s, runs_of_alerts) in done.iter() {
             series[i] = s;
-            if let Some((id, runs)) = keep {
-                runs_of.insert(id, runs);
+            for (k, runs) in runs_of_alerts {
+                behind[k] = runs;
             }
         }
         read
@@ -228,7 +242,7 @@ pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Re
     }
 
     let mut alert_values = Vec::with_capacity(alerts.len());
-    for a in &alerts {
+    for (a, runs) in alerts.iter().zip(behind) {
         let id = a["id"].as_i64().unwrap_or(0);
         let details = a["details"].as_object().cloned().unwrap_or_default();
         let mut v = a.clone();
@@ -236,12 +250,7 @@ pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Re
             "why".into(),
             json!(why::explain(a["kind"].as_str().unwrap_or(""), &details)),
         );
-        let behind = a["pipeline_id"]
-            .as_str()
-            .and_then(|p| runs_of.get(p))
-            .map(|runs| runs_behind(a, runs))
-            .unwrap_or_default();
-        v.insert("runs".into(), Value::Array(behind));
+        v.insert("runs".into(), Value::Array(runs));
         v.insert(
             "notifications".into(),
             json!(history.get(&id).cloned().unwrap_or_default()),
@@ -291,6 +300,7 @@ pub fn gather(conn: &Connection, cfg: &DetectConfig, opts: &ReportOptions) -> Re
         "teams": teams,
         "pipelines": pipelines,
         "alerts": alert_values,
+        "alert_run_fields": RUN_FIELDS,
     });
     Ok(ReportData { main, series })
 }
@@ -314,20 +324,79 @@ fn outcome_letter(o: Outcome) -> char {
     }
 }
 
-/// Steps of the log-quantised band values: 1/200 in natural log, 0.5 %, finer than
-/// a pixel on any chart.
-const BAND_STEPS_PER_LN: f64 = 200.0;
+/// Steps of the log-quantised values (durations, records and their bands): 1/200 in
+/// natural log, 0.5 %, finer than a pixel on any chart.
+const LOG_STEPS_PER_LN: f64 = 200.0;
 
 /// Band points per chart at most: the band is smooth, so a pipeline running every
-/// five minutes needs no more points for it than the chart has room for.
-const BAND_POINTS: usize = 400;
+/// five minutes needs no more points for it than the chart has room for (200 on a
+/// 1,000-unit-wide chart: one every 5 units). Each point costs a Student-t quantile
+/// per band, the report's largest cost.
+const BAND_POINTS: usize = 200;
 
-/// A pipeline's runs inside the window, compactly, as JSON text: `t` start times as
-/// seconds after the previous run (the first after the window start), `d` durations
-/// in ms, `r` records, `o` outcome letters, `y` retries; and the duration and records
-/// bands (`de`/`du`/`dl`, `ve`/`vu`/`vl`: expected, upper, lower) at every `bs`-th run
-/// and the last, each value as ln(ms) or ln(1 + records) in 1/200 steps, written as
-/// the difference from the array's previous value (null before a baseline exists).
+/// The unit of the series' start times.
+const MINUTE_MS: i64 = 60_000;
+
+/// `x` on the log scale of its series, in 1/200 steps: ln(ms), durations floored at
+/// 1 ms, or ln(1 + records).
+fn log_step(x: f64, volume: bool) -> i64 {
+    let l = if volume {
+        x.max(0.0).ln_1p()
+    } else {
+        x.max(1.0).ln()
+    };
+    (l * LOG_STEPS_PER_LN).round() as i64
+}
+
+/// Writes `"key":[…]`: integers, or null.
+fn int_list(out: &mut String, key: &str, items: impl Iterator<Item = Option<i64>>) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "\"{key}\":[");
+    for (k, v) in items.enumerate() {
+        if k > 0 {
+            out.push(',');
+        }
+        match v {
+            Some(v) => {
+                let _ = write!(out, "{v}");
+            }
+            None => out.push_str("null"),
+        }
+    }
+    out.push(']');
+}
+
+/// Writes `"key":[…]` of values on the log scale ([`log_step`]), each as the
+/// difference from the list's previous value (nulls kept, and skipped over).
+fn log_list(out: &mut String, key: &str, items: impl Iterator<Item = Option<f64>>, volume: bool) {
+    let mut last = 0i64;
+    int_list(
+        out,
+        key,
+        items.map(|x| {
+            x.map(|x| {
+                let q = log_step(x, volume);
+                let d = q - last;
+                last = q;
+                d
+            })
+        }),
+    );
+}
+
+/// A pipeline's runs inside the window, compactly, as JSON text (`report.js`
+/// decodes it when the pipeline's page is opened):
+/// - `t`: start times in whole minutes (a chart unit is 20 minutes at 14 days), as
+///   minutes after the previous run (the first after the window start);
+/// - `d`, `r`: durations (ms) and records, log-quantised ([`log_step`]: within
+///   0.25 %, below a pixel) and delta-coded as in [`log_list`], null where unknown;
+/// - `o`: outcome letters, run-length coded (`120sf3s`: 120 successes, a failure,
+///   three successes);
+/// - `y`: retried runs only, as pairs (runs since the previous retried run, retries);
+/// - `bs` and the duration and records bands (`de`/`du`/`dl`, `ve`/`vu`/`vl`:
+///   expected, upper, lower) at every `bs`-th run and the last, log-quantised and
+///   delta-coded like `d` and `r` (null before a baseline exists).
+///
 /// The bands come from replaying every run, not only those shown.
 fn series_json(cfg: &DetectConfig, runs: &[Run], window_start: Millis) -> String {
     use std::fmt::Write as _;
@@ -346,55 +415,65 @@ fn series_json(cfg: &DetectConfig, runs: &[Run], window_start: Millis) -> String
         drawn[i] = true;
     }
     let bands = band::bands_at(cfg, runs, |i| drawn[i]);
-    let mut out = String::with_capacity(24 * n + 64);
-    let list = |out: &mut String, key: &str, items: &mut dyn Iterator<Item = Option<i64>>| {
-        let _ = write!(out, "\"{key}\":[");
-        for (k, v) in items.enumerate() {
-            if k > 0 {
-                out.push(',');
-            }
-            match v {
-                Some(v) => {
-                    let _ = write!(out, "{v}");
-                }
-                None => out.push_str("null"),
-            }
-        }
-        out.push(']');
-    };
+    let mut out = String::with_capacity(12 * n + 64);
     out.push('{');
-    let mut prev = window_start.div_euclid(1000);
-    list(
+    let mut prev = window_start.div_euclid(MINUTE_MS);
+    int_list(
         &mut out,
         "t",
-        &mut shown.iter().map(|&i| {
-            let s = runs[i].start_at.div_euclid(1000);
+        shown.iter().map(|&i| {
+            let s = runs[i].start_at.div_euclid(MINUTE_MS);
             let d = s - prev;
             prev = s;
             Some(d)
         }),
     );
     out.push(',');
-    list(
+    log_list(
         &mut out,
         "d",
-        &mut shown.iter().map(|&i| runs[i].duration_ms),
+        shown.iter().map(|&i| runs[i].duration_ms.map(|v| v as f64)),
+        false,
     );
     out.push(',');
-    list(
+    log_list(
         &mut out,
         "r",
-        &mut shown.iter().map(|&i| runs[i].records_processed),
-    );
-    out.push(',');
-    list(
-        &mut out,
-        "y",
-        &mut shown.iter().map(|&i| Some(runs[i].retries)),
+        shown
+            .iter()
+            .map(|&i| runs[i].records_processed.map(|v| v as f64)),
+        true,
     );
     out.push_str(",\"o\":\"");
-    out.extend(shown.iter().map(|&i| outcome_letter(runs[i].outcome)));
-    let _ = write!(out, "\",\"bs\":{stride}");
+    let mut k = 0;
+    while k < n {
+        let letter = outcome_letter(runs[shown[k]].outcome);
+        let len = shown[k..]
+            .iter()
+            .take_while(|&&i| outcome_letter(runs[i].outcome) == letter)
+            .count();
+        if len > 1 {
+            let _ = write!(out, "{len}");
+        }
+        out.push(letter);
+        k += len;
+    }
+    out.push_str("\",");
+    let mut at = 0usize;
+    int_list(
+        &mut out,
+        "y",
+        shown
+            .iter()
+            .enumerate()
+            .filter(|&(_, &i)| runs[i].retries > 0)
+            .flat_map(|(k, &i)| {
+                let gap = k - at;
+                at = k;
+                [Some(gap as i64), Some(runs[i].retries)]
+            }),
+    );
+    let _ = write!(out, ",\"bs\":{stride}");
     type Pick = fn(&(Option<band::Band>, Option<band::Band>)) -> Option<f64>;
     let picks: [(&str, Pick, bool); 6] = [
         ("de", |b| b.0.map(|b| b.expected), false),
@@ -405,24 +484,12 @@ fn series_json(cfg: &DetectConfig, runs: &[Run], window_start: Millis) -> String
         ("vl", |b| b.1.map(|b| b.lower), true),
     ];
     for (key, pick, volume) in picks {
-        let mut last = 0i64;
         out.push(',');
-        list(
+        log_list(
             &mut out,
             key,
-            &mut points.iter().map(|&i| {
-                pick(&bands[i]).map(|x| {
-                    let l = if volume {
-                        x.max(0.0).ln_1p()
-                    } else {
-                        x.max(1.0).ln()
-                    };
-                    let q = (l * BAND_STEPS_PER_LN).round() as i64;
-                    let d = q - last;
-                    last = q;
-                    d
-                })
-            }),
+            points.iter().map(|&i| pick(&bands[i])),
+            volume,
         );
     }
     out.push('}');
@@ -432,9 +499,21 @@ fn series_json(cfg: &DetectConfig, runs: &[Run], window_start: Millis) -> String
 /// The runs an alert rests on: those overlapping its episode (from the first
 /// failure or the alert's start to its resolution or last sighting), the run it
 /// names, and for a failure-rate spike the window of runs the test looked at.
-/// At most the `RUNS_BEHIND` latest.
+/// At most the `RUNS_BEHIND` latest, each as an array of `RUN_FIELDS`.
 /// Runs listed under an alert, at most.
 const RUNS_BEHIND: usize = 15;
+
+/// The fields of a run listed under an alert, in the order of its array.
+pub const RUN_FIELDS: [&str; 8] = [
+    "run_id",
+    "started_at",
+    "ended_at",
+    "outcome",
+    "attempts",
+    "duration_ms",
+    "records",
+    "error",
+];
 
 fn runs_behind(a: &Map<String, Value>, runs: &[Run]) -> Vec<Value> {
     let d = &a["details"];
@@ -472,21 +551,22 @@ fn runs_behind(a: &Map<String, Value>, runs: &[Run]) -> Vec<Value> {
     if out.len() > RUNS_BEHIND {
         out.drain(..out.len() - RUNS_BEHIND);
     }
+    // Arrays rather than objects (the keys were 40 % of them), in `RUN_FIELDS` order.
     out.into_iter()
         .map(|r| {
-            json!({
-                "run_id": r.run_id,
-                "started_at": format_ms(r.start_at),
-                "ended_at": r.ended_at.map(format_ms),
-                "outcome": r.outcome.as_str(),
-                "attempts": r.attempts,
-                "duration_ms": r.duration_ms,
-                "records": r.records_processed,
-                "error": r.error_type.as_ref().map(|t| match &r.error_message {
+            json!([
+                r.run_id,
+                format_ms(r.start_at),
+                r.ended_at.map(format_ms),
+                r.outcome.as_str(),
+                r.attempts,
+                r.duration_ms,
+                r.records_processed,
+                r.error_type.as_ref().map(|t| match &r.error_message {
                     Some(m) => format!("{t}: {m}"),
                     None => t.clone(),
                 }),
-            })
+            ])
         })
         .collect()
 }
@@ -575,6 +655,146 @@ mod tests {
         assert_eq!(state(0, &["missed_run", "volume_anomaly"]), "late");
         assert_eq!(state(0, &["volume_anomaly"]), "degraded");
         assert_eq!(state(0, &[]), "healthy");
+    }
+
+    fn run(i: i64, outcome: Outcome, duration_ms: Option<i64>, records: Option<i64>) -> Run {
+        let start = 1_700_000_000_000 + i * 300_000 + (i % 7) * 1_234;
+        Run {
+            pipeline_id: "p".into(),
+            run_id: format!("r{i:05}"),
+            start_at: start,
+            first_event_at: start,
+            last_event_at: start + duration_ms.unwrap_or(0),
+            started_at: Some(start),
+            ended_at: duration_ms.map(|d| start + d),
+            outcome,
+            attempts: 1 + i % 11 / 10,
+            retries: i % 11 / 10,
+            duration_ms,
+            records_processed: records,
+            error_type: None,
+            error_message: None,
+            task_id: None,
+            scheduled_at: None,
+            start_source: crate::model::StartSource::Started,
+            final_attempt_ms: duration_ms,
+            last_alive_at: start,
+            heartbeats: 0,
+        }
+    }
+
+    /// What `report.js` does with a series block: values per run, bands at points.
+    fn decode(s: &str) -> Value {
+        let v: Value = serde_json::from_str(s).unwrap();
+        let ints = |k: &str| -> Vec<Option<i64>> {
+            v[k].as_array().unwrap().iter().map(Value::as_i64).collect()
+        };
+        let logs = |k: &str, vol: bool| -> Vec<Option<f64>> {
+            let mut acc = 0;
+            ints(k)
+                .into_iter()
+                .map(|d| {
+                    d.map(|d| {
+                        acc += d;
+                        let x = (acc as f64 / 200.0).exp();
+                        if vol { x - 1.0 } else { x }
+                    })
+                })
+                .collect()
+        };
+        let mut o = String::new();
+        let mut count = String::new();
+        for c in v["o"].as_str().unwrap().chars() {
+            if c.is_ascii_digit() {
+                count.push(c);
+            } else {
+                let k = if count.is_empty() {
+                    1
+                } else {
+                    count.parse().unwrap()
+                };
+                o.extend(std::iter::repeat_n(c, k));
+                count.clear();
+            }
+        }
+        let n = v["t"].as_array().unwrap().len();
+        let mut y = vec![0; n];
+        let mut at = 0;
+        for pair in ints("y").chunks(2) {
+            at += pair[0].unwrap() as usize;
+            y[at] = pair[1].unwrap();
+        }
+        json!({"t": ints("t"), "d": logs("d", false), "r": logs("r", true), "o": o, "y": y,
+               "bs": v["bs"], "de": logs("de", false), "vu": logs("vu", true)})
+    }
+
+    /// The compact series block gives back every run in the window: start, outcome,
+    /// retries exactly, duration and records within 0.25 %; bands at every `bs`-th
+    /// run and the last, as the detectors' bands.
+    #[test]
+    fn series_block_round_trips() {
+        let cfg = DetectConfig::default();
+        let runs: Vec<Run> = (0..1_000)
+            .map(|i| {
+                let outcome = match i % 97 {
+                    5..=7 => Outcome::Failed,
+                    40 => Outcome::Cancelled,
+                    _ => Outcome::Success,
+                };
+                let d = (i % 53 != 3).then_some(60_000 + (i * 7_919) % 30_000);
+                let r = (i % 61 != 4).then_some((i * 104_729) % 5_000);
+                run(i, outcome, d, r)
+            })
+            .collect();
+        let from = runs[300].start_at;
+        let shown = &runs[300..];
+        let s = decode(&series_json(&cfg, &runs, from));
+        let close = |got: &Value, want: Option<i64>| match (got.as_f64(), want) {
+            (Some(g), Some(w)) => (g - w as f64).abs() <= 0.0026 * (w as f64 + 1.0),
+            (None, None) => true,
+            _ => false,
+        };
+        let mut t = from.div_euclid(MINUTE_MS);
+        for (k, r) in shown.iter().enumerate() {
+            t += s["t"][k].as_i64().unwrap();
+            assert_eq!(t, r.start_at.div_euclid(MINUTE_MS));
+            assert!(
+                close(&s["d"][k], r.duration_ms),
+                "{k}: {} {:?}",
+                s["d"][k],
+                r.duration_ms
+            );
+            assert!(
+                close(&s["r"][k], r.records_processed),
+                "{k}: {} {:?}",
+                s["r"][k],
+                r.records_processed
+            );
+            assert_eq!(
+                s["o"].as_str().unwrap().as_bytes()[k] as char,
+                outcome_letter(r.outcome)
+            );
+            assert_eq!(s["y"][k].as_i64(), Some(r.retries));
+        }
+        assert_eq!(s["o"].as_str().unwrap().len(), shown.len());
+        let bs = s["bs"].as_u64().unwrap() as usize;
+        let points: Vec<usize> = (0..shown.len())
+            .filter(|k| k % bs == 0 || k + 1 == shown.len())
+            .collect();
+        assert!(points.len() <= BAND_POINTS + 1);
+        let bands = band::bands(&cfg, &runs, from);
+        for (j, &k) in points.iter().enumerate() {
+            let (d, v) = bands[300 + k];
+            let want = d.map(|b| b.expected);
+            match (s["de"][j].as_f64(), want) {
+                (Some(g), Some(w)) => assert!((g / w - 1.0).abs() < 0.0026, "{j}: {g} {w}"),
+                (g, w) => assert_eq!(g.is_some(), w.is_some(), "{j}"),
+            }
+            match (s["vu"][j].as_f64(), v.map(|b| b.upper)) {
+                (Some(g), Some(w)) => assert!(((g + 1.0) / (w + 1.0) - 1.0).abs() < 0.0026),
+                (g, w) => assert_eq!(g.is_some(), w.is_some(), "{j}"),
+            }
+        }
     }
 
     #[test]

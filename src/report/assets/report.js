@@ -88,25 +88,39 @@
   }
   function firing(a) { return a.status === 'firing'; }
   function openAlerts(id) { return (alertsOf.get(id) || []).filter(firing); }
+  // A pipeline's series block, decoded (see `series_json` in src/report/mod.rs):
+  // start times from minute deltas, outcome letters from their run lengths, retries
+  // from the retried runs' pairs, durations, records and bands from log-quantised
+  // deltas (1/200 in natural log); bands expanded to one value per run (null where
+  // no band point is) for the chart code.
+  function logDeltas(a, vol) {
+    var acc = 0, out = new Array(a.length);
+    for (var i = 0; i < a.length; i++) {
+      if (a[i] === null) { out[i] = null; continue; }
+      acc += a[i];
+      var x = Math.exp(acc / 200);
+      out[i] = vol ? x - 1 : x;
+    }
+    return out;
+  }
   function series(p) {
     if (!seriesCache.has(p.idx)) {
       var raw = JSON.parse(document.getElementById('s' + p.idx).textContent);
-      var t = new Array(raw.t.length);
-      var acc = Math.floor(D.window_start_ms / 1000);
-      for (var i = 0; i < raw.t.length; i++) { acc += raw.t[i]; t[i] = acc * 1000; }
+      var n = raw.t.length, t = new Array(n);
+      var acc = Math.floor(D.window_start_ms / 60000);
+      for (var i = 0; i < n; i++) { acc += raw.t[i]; t[i] = acc * 60000; }
       raw.ms = t;
-      // Bands: log-quantised deltas at every bs-th run and the last; expanded to
-      // one value per run (null where no band point is) for the chart code.
+      raw.o = raw.o.replace(/(\d+)([a-z])/g, function (m, k, c) { return c.repeat(Number(k)); });
+      var y = new Array(n).fill(0);
+      for (var j = 0, at = 0; j + 1 < raw.y.length; j += 2) { at += raw.y[j]; y[at] = raw.y[j + 1]; }
+      raw.y = y;
+      raw.d = logDeltas(raw.d, false);
+      raw.r = logDeltas(raw.r, true);
       var pts = [];
-      for (i = 0; i < t.length; i++) if (i % raw.bs === 0 || i === t.length - 1) pts.push(i);
+      for (i = 0; i < n; i++) if (i % raw.bs === 0 || i === n - 1) pts.push(i);
       ['de', 'du', 'dl', 've', 'vu', 'vl'].forEach(function (k) {
-        var vol = k[0] === 'v', acc2 = 0, full = new Array(t.length).fill(null);
-        raw[k].forEach(function (v, j) {
-          if (v === null) return;
-          acc2 += v;
-          var x = Math.exp(acc2 / 200);
-          full[pts[j]] = vol ? x - 1 : x;
-        });
+        var full = new Array(n).fill(null);
+        logDeltas(raw[k], k[0] === 'v').forEach(function (v, j) { if (v !== null) full[pts[j]] = v; });
         raw[k] = full;
       });
       seriesCache.set(p.idx, raw);
@@ -433,8 +447,10 @@
     if (!a.runs.length) app.appendChild(el('p', { cls: 'empty', text: a.pipeline_id ? 'No runs in the database for this episode.' : 'A systemic alert: see the affected pipelines above.' }));
     else {
       var tb = el('tbody');
+      // Each run an array: run_id, started_at, ended_at, outcome, attempts,
+      // duration_ms, records, error (`RUN_FIELDS` in src/report/mod.rs).
       a.runs.forEach(function (r) {
-        tb.appendChild(el('tr', null, td(r.run_id), td(fmtTime(r.started_at)), td(fmtTime(r.ended_at)), td(r.outcome), td(String(r.attempts), 'num'), td(fmtDur(r.duration_ms), 'num'), td(fmtNum(r.records), 'num'), td(r.error || '', 'wrap')));
+        tb.appendChild(el('tr', null, td(r[0]), td(fmtTime(r[1])), td(fmtTime(r[2])), td(r[3]), td(String(r[4]), 'num'), td(fmtDur(r[5]), 'num'), td(fmtNum(r[6]), 'num'), td(r[7] || '', 'wrap')));
       });
       var h = el('tr');
       ['Run', 'Started', 'Ended', 'Outcome', 'Attempts', 'Duration', 'Records', 'Error'].forEach(function (x) { h.appendChild(el('th', { scope: 'col', text: x })); });
