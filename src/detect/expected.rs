@@ -201,7 +201,7 @@ impl Seasonal {
     fn fitted(&mut self, cfg: &DetectConfig) -> &Fit {
         if self.fit.is_none() {
             let scale = self.scale(cfg.baseline_half_life.ms());
-            self.fit = Some(fit(&self.w, &self.s, scale, cfg.seasonal_prior_runs));
+            self.fit = Some(shared_fit(&self.w, &self.s, scale, cfg.seasonal_prior_runs));
         }
         self.fit.as_ref().expect("fitted")
     }
@@ -289,6 +289,73 @@ impl Seasonal {
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
         self.fit = None;
     }
+}
+
+/// Fits recently computed on this thread, with the exact inputs they came from.
+const FIT_CACHE: usize = 4;
+
+struct FitEntry {
+    scale: u64,
+    k: u64,
+    w: Vec<f32>,
+    s: Vec<f32>,
+    fit: Fit,
+}
+
+#[derive(Default)]
+struct FitCache {
+    entries: Vec<FitEntry>,
+    next: usize,
+}
+
+thread_local! {
+    static FITS: std::cell::RefCell<FitCache> = std::cell::RefCell::default();
+}
+
+/// The same bits (not merely equal values: the fit must be the one `fit` gives).
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// `fit`, shared between models whose sums are bit for bit the same. A pipeline
+/// keeps several models of one quantity (duration_anomaly and
+/// performance_degradation each model log duration and log volume, and
+/// volume_anomaly log volume) which, while no episode sets their inputs apart,
+/// absorb the same runs: each run's fit is then computed once, not per model.
+/// A fit is a pure function of (w, s, scale, k), so a hit is exactly the fit
+/// the model would have computed itself.
+fn shared_fit(w: &[f32], s: &[f32], scale: f64, k: f64) -> Fit {
+    FITS.with(|c| {
+        let mut c = c.borrow_mut();
+        let (sb, kb) = (scale.to_bits(), k.to_bits());
+        if let Some(e) = c
+            .entries
+            .iter()
+            .find(|e| e.scale == sb && e.k == kb && same_bits(&e.s, s) && same_bits(&e.w, w))
+        {
+            return e.fit.clone();
+        }
+        let f = fit(w, s, scale, k);
+        if c.entries.len() < FIT_CACHE {
+            c.entries.push(FitEntry {
+                scale: sb,
+                k: kb,
+                w: w.to_vec(),
+                s: s.to_vec(),
+                fit: f.clone(),
+            });
+        } else {
+            let i = c.next;
+            c.next = (i + 1) % FIT_CACHE;
+            let e = &mut c.entries[i];
+            (e.scale, e.k, e.fit) = (sb, kb, f.clone());
+            e.w.clear();
+            e.w.extend_from_slice(w);
+            e.s.clear();
+            e.s.extend_from_slice(s);
+        }
+        f
+    })
 }
 
 /// Jointly fitted additive effects from per-cell decayed sums (stored sums
