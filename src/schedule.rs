@@ -15,6 +15,8 @@
 //! return fire times on whole minutes, and an expression that never fires (such as
 //! `0 0 31 2 *`) yields `None`.
 
+use std::cell::RefCell;
+
 use chrono::{DateTime, TimeZone, Utc};
 use croner::parser::{CronParser, Seconds, Year};
 
@@ -36,6 +38,43 @@ pub struct Cron {
     /// Boxed: the parsed pattern is large, and `Schedule` is kept per pipeline.
     cron: Box<croner::Cron>,
     source: String,
+    memo: Memo,
+}
+
+/// Recent answers of `next_after` and `prev_at_or_before`, by the whole second
+/// asked about (all an answer depends on): the missed-run detector asks about
+/// the same fire times for a run and again for the gap after it.
+#[derive(Debug, Clone, Default)]
+struct Memo(RefCell<Box<[MemoSlot; MEMO_SLOTS]>>);
+
+/// (a `prev_at_or_before` answer, the second asked about, the answer).
+type MemoSlot = Option<(bool, i64, Option<Millis>)>;
+
+const MEMO_SLOTS: usize = 16;
+
+impl PartialEq for Memo {
+    fn eq(&self, _: &Memo) -> bool {
+        true
+    }
+}
+
+impl Eq for Memo {}
+
+impl Memo {
+    fn get_or(&self, prev: bool, t: Millis, f: impl FnOnce() -> Option<Millis>) -> Option<Millis> {
+        let key = t.div_euclid(1000);
+        let slot =
+            ((key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as usize ^ usize::from(prev);
+        if let Some((p, k, v)) = self.0.borrow()[slot]
+            && p == prev
+            && k == key
+        {
+            return v;
+        }
+        let v = f();
+        self.0.borrow_mut()[slot] = Some((prev, key, v));
+        v
+    }
 }
 
 /// The macros `parse` accepts, with what they stand for.
@@ -155,6 +194,7 @@ impl Cron {
             Ok(cron) => Ok(Cron {
                 cron: Box::new(cron),
                 source: source.to_string(),
+                memo: Memo::default(),
             }),
             Err(e) => Err(explain_field(&p, expr).unwrap_or_else(|| format!("`{source}`: {e}"))),
         }
@@ -167,16 +207,20 @@ impl Cron {
 
     /// The first fire time strictly after `t`.
     pub fn next_after(&self, t: Millis) -> Option<Millis> {
-        let start = at(t)?;
-        let next = self.cron.find_next_occurrence(&start, false).ok()?;
-        Some(next.timestamp_millis())
+        self.memo.get_or(false, t, || {
+            let start = at(t)?;
+            let next = self.cron.find_next_occurrence(&start, false).ok()?;
+            Some(next.timestamp_millis())
+        })
     }
 
     /// The latest fire time at or before `t`.
     pub fn prev_at_or_before(&self, t: Millis) -> Option<Millis> {
-        let start = at(t)?;
-        let prev = self.cron.find_previous_occurrence(&start, true).ok()?;
-        Some(prev.timestamp_millis())
+        self.memo.get_or(true, t, || {
+            let start = at(t)?;
+            let prev = self.cron.find_previous_occurrence(&start, true).ok()?;
+            Some(prev.timestamp_millis())
+        })
     }
 }
 

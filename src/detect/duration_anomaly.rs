@@ -153,6 +153,17 @@ impl DurationAnomaly {
     }
 }
 
+impl DurationAnomaly {
+    /// The seasonal models, for the checkpoint's binary part.
+    pub fn models(&self) -> [&Seasonal; 2] {
+        [&self.dur, &self.vol]
+    }
+
+    pub fn models_mut(&mut self) -> [&mut Seasonal; 2] {
+        [&mut self.dur, &mut self.vol]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ use super::DetectConfig;
 use super::consecutive_failures::ConsecutiveFailures;
 use super::duration_anomaly::DurationAnomaly;
 use super::episode::{Ctx, Detector, Episode, Notes};
+use super::expected::{Seasonal, decode_cells, encode_cells};
 use super::failure_rate_spike::FailureRate;
 use super::history::{History, Past, get_u32, put_u32, take};
 use super::missed_run::MissedRun;
@@ -23,6 +24,10 @@ use super::pipeline_failed::PipelineFailed;
 use super::stuck_run::StuckRun;
 use super::volume_anomaly::VolumeAnomaly;
 use crate::model::{Millis, Outcome, Run};
+
+/// First word of a checkpoint in this layout (an older checkpoint began with its
+/// JSON's length, never this large, and makes its pipeline start over).
+const CHECKPOINT_MAGIC: u32 = u32::from_le_bytes(*b"PMC2");
 
 /// Every per-pipeline detector's state, plus the pipeline's history and where
 /// the observed prefix ends.
@@ -103,23 +108,41 @@ impl PipelineState {
         self.missed.finish(ctx, h, now, out);
     }
 
-    /// Binary checkpoint: the detectors as JSON, then the history.
+    /// The seasonal models' sums, in the checkpoint's order.
+    fn models(&self) -> [&Seasonal; 5] {
+        let [a, b] = self.degradation.models();
+        let [c, d] = self.duration.models();
+        let [e] = self.volume.models();
+        [a, b, c, d, e]
+    }
+
+    /// Binary checkpoint: the detectors as JSON (without the seasonal models'
+    /// per-cell sums), then the history, then those sums in binary.
     pub fn encode(&self) -> Vec<u8> {
         let json = serde_json::to_vec(self).expect("detector state serialises");
-        let mut out = Vec::with_capacity(json.len() + 4096);
+        let mut out = Vec::with_capacity(json.len() + 8192);
+        put_u32(&mut out, CHECKPOINT_MAGIC);
         put_u32(&mut out, json.len() as u32);
         out.extend_from_slice(&json);
         self.hist.encode(&mut out);
+        encode_cells(&self.models(), &mut out);
         out
     }
 
     /// Reads a checkpoint; None if it does not parse (the pipeline starts over).
     pub fn decode(buf: &[u8]) -> Option<PipelineState> {
         let mut b = buf;
+        if get_u32(&mut b)? != CHECKPOINT_MAGIC {
+            return None;
+        }
         let n = get_u32(&mut b)? as usize;
         let json = take(&mut b, n)?;
         let mut st: PipelineState = serde_json::from_slice(json).ok()?;
         st.hist = History::decode(&mut b)?;
+        let [a, b2] = st.degradation.models_mut();
+        let [c, d] = st.duration.models_mut();
+        let [e] = st.volume.models_mut();
+        decode_cells(&mut [a, b2, c, d, e], &mut b)?;
         b.is_empty().then_some(st)
     }
 }

@@ -30,7 +30,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::DetectConfig;
-use super::history::{log_duration, log_records, slots};
+use super::history::{get_u32, log_duration, log_records, put_u32, slots, take};
 use crate::model::{Millis, Outcome, Run};
 
 /// Cells of the week: hour of day × day of week (index `weekday * 24 + hour`).
@@ -68,8 +68,12 @@ pub struct Seasonal {
     /// decayed sums at `at` are the stored ones times `2^(-(at - anchor) / half_life)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     anchor: Option<Millis>,
-    /// Per cell: decayed weight and decayed weighted sum of values (scaled to `anchor`).
+    /// Per cell: decayed weight and decayed weighted sum of values (scaled to
+    /// `anchor`). Not in the JSON: checkpoints carry them in binary
+    /// (`encode_cells`).
+    #[serde(skip)]
     w: Vec<f32>,
+    #[serde(skip)]
     s: Vec<f32>,
     /// Decayed weight and weighted sum of squared (clipped) residuals.
     rw: f64,
@@ -201,7 +205,7 @@ impl Seasonal {
     fn fitted(&mut self, cfg: &DetectConfig) -> &Fit {
         if self.fit.is_none() {
             let scale = self.scale(cfg.baseline_half_life.ms());
-            self.fit = Some(fit(&self.w, &self.s, scale, cfg.seasonal_prior_runs));
+            self.fit = Some(shared_fit(&self.w, &self.s, scale, cfg.seasonal_prior_runs));
         }
         self.fit.as_ref().expect("fitted")
     }
@@ -334,6 +338,145 @@ impl Seasonal {
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
         self.fit = None;
     }
+}
+
+/// Fits recently computed on this thread, with the exact inputs they came from.
+const FIT_CACHE: usize = 4;
+
+struct FitEntry {
+    scale: u64,
+    k: u64,
+    w: Vec<f32>,
+    s: Vec<f32>,
+    fit: Fit,
+}
+
+#[derive(Default)]
+struct FitCache {
+    entries: Vec<FitEntry>,
+    next: usize,
+}
+
+thread_local! {
+    static FITS: std::cell::RefCell<FitCache> = std::cell::RefCell::default();
+}
+
+/// The same bits (not merely equal values: the fit must be the one `fit` gives).
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// `fit`, shared between models whose sums are bit for bit the same. A pipeline
+/// keeps several models of one quantity (duration_anomaly and
+/// performance_degradation each model log duration and log volume, and
+/// volume_anomaly log volume) which, while no episode sets their inputs apart,
+/// absorb the same runs: each run's fit is then computed once, not per model.
+/// A fit is a pure function of (w, s, scale, k), so a hit is exactly the fit
+/// the model would have computed itself.
+fn shared_fit(w: &[f32], s: &[f32], scale: f64, k: f64) -> Fit {
+    FITS.with(|c| {
+        let mut c = c.borrow_mut();
+        let (sb, kb) = (scale.to_bits(), k.to_bits());
+        if let Some(e) = c
+            .entries
+            .iter()
+            .find(|e| e.scale == sb && e.k == kb && same_bits(&e.s, s) && same_bits(&e.w, w))
+        {
+            return e.fit.clone();
+        }
+        let f = fit(w, s, scale, k);
+        if c.entries.len() < FIT_CACHE {
+            c.entries.push(FitEntry {
+                scale: sb,
+                k: kb,
+                w: w.to_vec(),
+                s: s.to_vec(),
+                fit: f.clone(),
+            });
+        } else {
+            let i = c.next;
+            c.next = (i + 1) % FIT_CACHE;
+            let e = &mut c.entries[i];
+            (e.scale, e.k, e.fit) = (sb, kb, f.clone());
+            e.w.clear();
+            e.w.extend_from_slice(w);
+            e.s.clear();
+            e.s.extend_from_slice(s);
+        }
+        f
+    })
+}
+
+/// Bytes of a non-zero-cell mask.
+const MASK_BYTES: usize = CELLS.div_ceil(8);
+
+/// Binary form of the per-cell sums of `models`, in order: each array is empty,
+/// the same bits as an earlier one (a pipeline's models of one quantity usually
+/// hold the same sums, and every model's weights depend only on run times), or
+/// its non-zero cells (bit for bit, so a model restored is the model saved).
+pub fn encode_cells(models: &[&Seasonal], out: &mut Vec<u8>) {
+    let arrays: Vec<&[f32]> = models.iter().flat_map(|m| [&m.w[..], &m.s[..]]).collect();
+    for (i, a) in arrays.iter().enumerate() {
+        if a.is_empty() {
+            out.push(0);
+        } else if let Some(j) = arrays[..i].iter().position(|b| same_bits(a, b)) {
+            out.push(1);
+            out.push(j as u8);
+        } else if a.len() == CELLS {
+            out.push(2);
+            let mut mask = [0u8; MASK_BYTES];
+            for (c, v) in a.iter().enumerate() {
+                if v.to_bits() != 0 {
+                    mask[c / 8] |= 1 << (c % 8);
+                }
+            }
+            out.extend_from_slice(&mask);
+            for v in a.iter().filter(|v| v.to_bits() != 0) {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        } else {
+            out.push(3);
+            put_u32(out, a.len() as u32);
+            for v in a.iter() {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// Reads what `encode_cells` wrote into `models`; None on any inconsistency.
+pub fn decode_cells(models: &mut [&mut Seasonal], buf: &mut &[u8]) -> Option<()> {
+    let mut arrays: Vec<Vec<f32>> = Vec::with_capacity(2 * models.len());
+    for _ in 0..2 * models.len() {
+        let f32_at = |b: &mut &[u8]| Some(f32::from_le_bytes(take(b, 4)?.try_into().ok()?));
+        let a = match *take(buf, 1)?.first()? {
+            0 => Vec::new(),
+            1 => arrays.get(*take(buf, 1)?.first()? as usize)?.clone(),
+            2 => {
+                let mask = take(buf, MASK_BYTES)?;
+                let mut a = vec![0.0f32; CELLS];
+                for (c, v) in a.iter_mut().enumerate() {
+                    if mask[c / 8] & (1 << (c % 8)) != 0 {
+                        *v = f32_at(buf)?;
+                    }
+                }
+                a
+            }
+            3 => {
+                let n = get_u32(buf)? as usize;
+                (0..n).map(|_| f32_at(buf)).collect::<Option<_>>()?
+            }
+            _ => return None,
+        };
+        arrays.push(a);
+    }
+    let mut it = arrays.into_iter();
+    for m in models.iter_mut() {
+        m.w = it.next()?;
+        m.s = it.next()?;
+        m.fit = None;
+    }
+    Some(())
 }
 
 /// Jointly fitted additive effects from per-cell decayed sums (stored sums
@@ -817,6 +960,36 @@ mod tests {
         }
         let e = m.expect(&cfg, later + 21 * DAY).unwrap();
         assert!((e.mean - 3.0).abs() < 0.05, "{}", e.mean);
+    }
+
+    #[test]
+    fn cells_round_trip_bit_for_bit() {
+        let cfg = DetectConfig::default();
+        let mut a = Seasonal::default();
+        for i in 0..50 {
+            a.absorb(&cfg, T0 + i * 3 * HOUR, 1.0 + 0.01 * i as f64, None);
+        }
+        let same = a.clone();
+        let mut other = a.clone();
+        other.absorb(&cfg, T0 + 200 * HOUR, -2.5, None);
+        other.s[5] = -0.0;
+        let empty = Seasonal::default();
+        let mut buf = Vec::new();
+        encode_cells(&[&a, &same, &other, &empty], &mut buf);
+        let mut back = vec![Seasonal::default(); 4];
+        let mut refs: Vec<&mut Seasonal> = back.iter_mut().collect();
+        let mut slice = buf.as_slice();
+        decode_cells(&mut refs, &mut slice).unwrap();
+        drop(refs);
+        assert!(slice.is_empty());
+        for (got, want) in back.iter().zip([&a, &same, &other, &empty]) {
+            assert!(same_bits(&got.w, &want.w) && same_bits(&got.s, &want.s));
+        }
+        // A copy of an earlier array costs two bytes.
+        assert!(buf.len() < 3 * (MASK_BYTES + 4 * CELLS));
+        let mut again = vec![Seasonal::default(); 4];
+        let mut refs: Vec<&mut Seasonal> = again.iter_mut().collect();
+        assert_eq!(decode_cells(&mut refs, &mut &buf[..buf.len() - 1]), None);
     }
 
     #[test]

@@ -164,12 +164,24 @@ impl History {
         put_u32(out, self.cap as u32);
         put_u32(out, self.slot_cap as u32);
         put_u32(out, self.runs.len() as u32);
+        // Varints: each start from the previous one, each end from its start, and
+        // a duration or volume plus one (0: none; a negative one reads back as none).
+        let mut prev = 0i64;
         for p in &self.runs {
-            put_i64(out, p.start);
-            put_i64(out, p.end);
+            put_var(out, zigzag(p.start.wrapping_sub(prev)));
+            put_var(out, zigzag(p.end.wrapping_sub(p.start)));
             out.push(outcome_code(p.outcome));
-            put_i64(out, p.duration_ms.unwrap_or(-1));
-            put_i64(out, p.records.unwrap_or(-1));
+            put_var(
+                out,
+                p.duration_ms
+                    .filter(|d| *d >= 0)
+                    .map_or(0, |d| d as u64 + 1),
+            );
+            put_var(
+                out,
+                p.records.filter(|r| *r >= 0).map_or(0, |r| r as u64 + 1),
+            );
+            prev = p.start;
         }
         for ring in self.by_hour.iter().chain(&self.by_weekday) {
             out.push(ring.len() as u8);
@@ -186,19 +198,25 @@ impl History {
         let slot_cap = get_u32(buf)? as usize;
         let n = get_u32(buf)? as usize;
         let mut h = History::new(cap, slot_cap);
+        let mut prev = 0i64;
+        let count = |v: u64| (v > 0).then(|| i64::try_from(v - 1).ok()).flatten();
         for _ in 0..n {
-            let start = get_i64(buf)?;
-            let end = get_i64(buf)?;
+            let start = prev.wrapping_add(unzigzag(get_var(buf)?));
+            let end = start.wrapping_add(unzigzag(get_var(buf)?));
             let outcome = outcome_from(*take(buf, 1)?.first()?)?;
-            let d = get_i64(buf)?;
-            let r = get_i64(buf)?;
+            let d = get_var(buf)?;
+            let r = get_var(buf)?;
+            if (d > 0 && count(d).is_none()) || (r > 0 && count(r).is_none()) {
+                return None;
+            }
             h.runs.push_back(Past {
                 start,
                 end,
                 outcome,
-                duration_ms: (d >= 0).then_some(d),
-                records: (r >= 0).then_some(r),
+                duration_ms: count(d),
+                records: count(r),
             });
+            prev = start;
         }
         for i in 0..31 {
             let len = *take(buf, 1)?.first()? as usize;
@@ -250,8 +268,33 @@ pub fn put_u32(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
-pub fn put_i64(out: &mut Vec<u8>, v: i64) {
-    out.extend_from_slice(&v.to_le_bytes());
+/// LEB128 varint.
+pub fn put_var(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+pub fn get_var(buf: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *take(buf, 1)?.first()?;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
 pub fn take<'a>(buf: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
@@ -265,10 +308,6 @@ pub fn take<'a>(buf: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
 
 pub fn get_u32(buf: &mut &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(take(buf, 4)?.try_into().ok()?))
-}
-
-pub fn get_i64(buf: &mut &[u8]) -> Option<i64> {
-    Some(i64::from_le_bytes(take(buf, 8)?.try_into().ok()?))
 }
 
 #[cfg(test)]
@@ -329,6 +368,13 @@ mod tests {
         h.push(past(1_000, Outcome::Success, Some(5_000), Some(7)));
         h.push(past(90_000_000, Outcome::Cancelled, None, None));
         h.push(past(190_000_000, Outcome::Success, None, Some(0)));
+        // Out of order, far in the past, and the largest counts.
+        h.push(past(
+            -5_000,
+            Outcome::Failed,
+            Some(i64::MAX),
+            Some(i64::MAX),
+        ));
         let mut buf = Vec::new();
         h.encode(&mut buf);
         let mut slice = buf.as_slice();

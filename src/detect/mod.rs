@@ -219,15 +219,22 @@ pub fn evaluate(
     let mut resumed = 0usize;
     let mut failures: Vec<systemic::Failure> = Vec::new();
     let mut failure_rows: Vec<load::FailureRow> = Vec::new();
+    // Each distinct schedule parsed once (pipelines share a few expressions).
+    let mut schedules: HashMap<&str, Option<Schedule>> = HashMap::new();
+    for s in infos.iter().filter_map(|i| i.schedule.as_deref()) {
+        schedules
+            .entry(s)
+            .or_insert_with(|| Schedule::parse(s).ok());
+    }
     for info in &infos {
         let schedule = info
             .schedule
             .as_deref()
-            .and_then(|s| Schedule::parse(s).ok());
+            .and_then(|s| schedules.get(s).and_then(Option::as_ref));
         let ctx = Ctx {
             cfg,
             pipeline_id: &info.pipeline_id,
-            schedule: schedule.as_ref(),
+            schedule,
             streaming: info.streaming,
         };
         if as_of {

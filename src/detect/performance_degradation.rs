@@ -293,6 +293,17 @@ impl Detector for Degradation {
     }
 }
 
+impl Degradation {
+    /// The seasonal models, for the checkpoint's binary part.
+    pub fn models(&self) -> [&Seasonal; 2] {
+        [&self.dur, &self.vol]
+    }
+
+    pub fn models_mut(&mut self) -> [&mut Seasonal; 2] {
+        [&mut self.dur, &mut self.vol]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,10 +54,11 @@ impl Basis {
     }
 }
 
-/// The largest p95 (ms) of the recent successful durations and of the same hour
-/// of day and day of week as `t`, where those slots hold enough runs.
-fn seasonal_p95(ctx: &Ctx, hist: &History, t: Millis, recent: &[f64]) -> f64 {
-    let mut p95 = quantile(recent, 0.95).unwrap_or(0.0);
+/// The largest p95 (ms) of the recent successful durations (`recent_p95`) and
+/// of the same hour of day and day of week as `t`, where those slots hold
+/// enough runs.
+fn seasonal_p95(ctx: &Ctx, hist: &History, t: Millis, recent_p95: f64) -> f64 {
+    let mut p95 = recent_p95;
     for logs in [hist.same_hour(t, false), hist.same_weekday(t, false)] {
         if logs.len() >= ctx.cfg.seasonal_min_runs.max(ctx.cfg.stuck_min_history)
             && let Some(q) = quantile(&logs, 0.95)
@@ -68,9 +69,34 @@ fn seasonal_p95(ctx: &Ctx, hist: &History, t: Millis, recent: &[f64]) -> f64 {
     p95
 }
 
+/// The learned threshold (ms after the start) a p95 gives; never below the
+/// p95, and never smaller for a larger p95.
+fn learned_threshold(ctx: &Ctx, p95: f64) -> i64 {
+    let cfg = ctx.cfg;
+    let slack = cfg.stuck_slack.ms() as f64;
+    let thr = (cfg.stuck_factor * p95).max(p95 + slack) - cfg.stuck_margin.ms() as f64;
+    (thr as i64).max(p95 as i64 + 1)
+}
+
 /// The stuck threshold (ms after the start) for a run starting at `t`, given the
 /// history before it.
 pub fn stuck_threshold(ctx: &Ctx, hist: &History, t: Millis) -> (i64, Basis) {
+    match stuck_threshold_below(ctx, hist, t, None) {
+        (Some(thr), basis) => (thr, basis),
+        (None, _) => unreachable!("no bound"),
+    }
+}
+
+/// [`stuck_threshold`], the threshold None when it is not below `bound`. A learned
+/// threshold is never below the one the recent p95 alone gives (the seasonal
+/// p95 is the largest of three), so a run that ended well within it needs no
+/// per-slot p95s at all.
+fn stuck_threshold_below(
+    ctx: &Ctx,
+    hist: &History,
+    t: Millis,
+    bound: Option<i64>,
+) -> (Option<i64>, Basis) {
     let cfg = ctx.cfg;
     let durs: Vec<f64> = hist.recent_success(cfg.anomaly_baseline_runs, |p| {
         p.duration_ms
@@ -78,23 +104,27 @@ pub fn stuck_threshold(ctx: &Ctx, hist: &History, t: Millis) -> (i64, Basis) {
             .map(|d| d as f64)
     });
     let slack = cfg.stuck_slack.ms() as f64;
-    if durs.is_empty() {
-        return (cfg.stuck_default.ms(), Basis::Default);
-    }
-    if durs.len() < cfg.stuck_min_history {
+    let (thr, basis) = if durs.is_empty() {
+        (cfg.stuck_default.ms(), Basis::Default)
+    } else if durs.len() < cfg.stuck_min_history {
         // Too few runs for a p95: the longest of them stands in for it (a
         // handful of runs rarely holds one beyond the true p95, so the
         // contract's deadline is still met), and one heavy-tailed early run
         // cannot make its slower siblings look hung.
         let longest = durs.iter().copied().fold(0.0, f64::max);
-        return (
+        (
             ((cfg.stuck_factor * longest).max(longest + slack)) as i64,
             Basis::Young,
-        );
-    }
-    let p95 = seasonal_p95(ctx, hist, t, &durs);
-    let thr = (cfg.stuck_factor * p95).max(p95 + slack) - cfg.stuck_margin.ms() as f64;
-    ((thr as i64).max(p95 as i64 + 1), Basis::Learned)
+        )
+    } else {
+        let recent = quantile(&durs, 0.95).unwrap_or(0.0);
+        if bound.is_some_and(|b| learned_threshold(ctx, recent) >= b) {
+            return (None, Basis::Learned);
+        }
+        let p95 = seasonal_p95(ctx, hist, t, recent);
+        (learned_threshold(ctx, p95), Basis::Learned)
+    };
+    (bound.is_none_or(|b| thr < b).then_some(thr), basis)
 }
 
 /// The stuck deadline (ms after the start) that the longest successful duration
@@ -158,13 +188,33 @@ impl StuckRun {
         run: &Run,
         notes: &Notes,
     ) -> Vec<(Millis, String, serde_json::Value)> {
-        let (thr, basis) = stuck_threshold(ctx, hist, run.start_at);
-        let mut out = vec![(
-            run.start_at + thr,
-            "duration".to_string(),
-            json!({"threshold_ms": thr, "threshold_basis": basis.as_str()}),
-        )];
-        if let Some(limit) = self.silence_limit(ctx) {
+        self.moments_before(ctx, hist, run, notes, None)
+    }
+
+    /// The moments of [`StuckRun::moments`] before `end` (all when None), in
+    /// the same order: for a run that ended at `end`, the others never count.
+    fn moments_before(
+        &self,
+        ctx: &Ctx,
+        hist: &History,
+        run: &Run,
+        notes: &Notes,
+        end: Option<Millis>,
+    ) -> Vec<(Millis, String, serde_json::Value)> {
+        let before = |t: Millis| end.is_none_or(|e| t < e);
+        let mut out = Vec::new();
+        let bound = end.map(|e| e - run.start_at);
+        let (thr, basis) = stuck_threshold_below(ctx, hist, run.start_at, bound);
+        if let Some(thr) = thr {
+            out.push((
+                run.start_at + thr,
+                "duration".to_string(),
+                json!({"threshold_ms": thr, "threshold_basis": basis.as_str()}),
+            ));
+        }
+        if let Some(limit) = self.silence_limit(ctx)
+            && before(run.last_alive_at + limit)
+        {
             out.push((
                 run.last_alive_at + limit,
                 "heartbeat".to_string(),
@@ -174,6 +224,7 @@ impl StuckRun {
         if basis != Basis::Learned
             && let Some(at) = notes.held_up_at
             && at > run.start_at
+            && before(at)
         {
             out.push((
                 at,
@@ -248,16 +299,16 @@ impl Detector for StuckRun {
         if ctx.streaming {
             return;
         }
-        let moments = self.moments(ctx, hist, run, notes);
         match run.ended_at {
             None => self.running.push(Watch {
                 run_id: run.run_id.clone(),
                 start: run.start_at,
-                moments,
+                moments: self.moments(ctx, hist, run, notes),
             }),
             Some(end) => {
                 // The first moment the run lived past (it ended later).
-                if let Some(m) = moments.iter().find(|m| m.0 < end) {
+                let moments = self.moments_before(ctx, hist, run, notes, Some(end));
+                if let Some(m) = moments.first() {
                     // The threshold is the contract's deadline from an estimated
                     // p95, a few minutes early. A run that then succeeds within
                     // the deadline that the longest successful run seen would

@@ -138,6 +138,17 @@ impl Detector for VolumeAnomaly {
     }
 }
 
+impl VolumeAnomaly {
+    /// The seasonal models, for the checkpoint's binary part.
+    pub fn models(&self) -> [&Seasonal; 1] {
+        [&self.vol]
+    }
+
+    pub fn models_mut(&mut self) -> [&mut Seasonal; 1] {
+        [&mut self.vol]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
