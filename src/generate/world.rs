@@ -454,11 +454,15 @@ fn cron_text(period: i64, phase: i64, start: Millis) -> String {
     let hour = (phase % DAY) / HOUR;
     match period {
         p if p < HOUR => {
+            // The first firing minute of every hour: the phase's minute taken
+            // back by whole periods (a 47-minute phase of a 5-minute job fires
+            // at :02, :07, …, not only from :47).
             let step = p / MINUTE;
-            if minute == 0 {
+            let first = minute % step.max(1);
+            if first == 0 {
                 format!("*/{step} * * * *")
             } else {
-                format!("{minute}-59/{step} * * * *")
+                format!("{first}-59/{step} * * * *")
             }
         }
         HOUR => format!("{minute} * * * *"),
@@ -669,6 +673,8 @@ mod tests {
         let table = [
             (5 * MINUTE, 0, "*/5 * * * *"),
             (15 * MINUTE, 7 * MINUTE, "7-59/15 * * * *"),
+            (5 * MINUTE, 47 * MINUTE, "2-59/5 * * * *"),
+            (10 * MINUTE, 40 * MINUTE, "*/10 * * * *"),
             (HOUR, 42 * MINUTE, "42 * * * *"),
             (6 * HOUR, 3 * HOUR + 5 * MINUTE, "5 3-23/6 * * *"),
             (DAY, 2 * HOUR + 30 * MINUTE, "30 2 * * *"),
