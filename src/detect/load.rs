@@ -83,12 +83,23 @@ fn run_from_row(pipeline_id: &str, r: &Row) -> rusqlite::Result<Run> {
 /// pipeline in memory: several times faster than a range scan per pipeline through
 /// the start index, which visits the table in random order (the report reads every
 /// pipeline this way).
-pub fn each_pipeline_runs(conn: &Connection, mut f: impl FnMut(&str, Vec<Run>)) -> Result<()> {
+pub fn each_pipeline_runs(conn: &Connection, f: impl FnMut(&str, Vec<Run>)) -> Result<()> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {RUN_COLUMNS}, pipeline_id FROM run_state
          WHERE first_event_at IS NOT NULL ORDER BY pipeline_id, run_id"
     ))?;
     let mut rows = stmt.query([])?;
+    group_by_pipeline(&mut rows, 19, |id, r| Ok(run_from_row(id, r)?), f)
+}
+
+/// Reads rows ordered by pipeline (its id in column `id_col`) into one run list
+/// per pipeline, each sorted as the detectors see them, and hands each to `f`.
+pub fn group_by_pipeline(
+    rows: &mut rusqlite::Rows,
+    id_col: usize,
+    mut run: impl FnMut(&str, &Row) -> Result<Run>,
+    mut f: impl FnMut(&str, Vec<Run>),
+) -> Result<()> {
     let mut current = String::new();
     let mut runs: Vec<Run> = Vec::new();
     let mut flush = |id: &str, mut runs: Vec<Run>| {
@@ -98,12 +109,12 @@ pub fn each_pipeline_runs(conn: &Connection, mut f: impl FnMut(&str, Vec<Run>)) 
         }
     };
     while let Some(r) = rows.next()? {
-        let pipeline_id: String = r.get(19)?;
+        let pipeline_id = r.get_ref(id_col)?.as_str()?;
         if pipeline_id != current {
             flush(&current, std::mem::take(&mut runs));
-            current = pipeline_id;
+            current = pipeline_id.to_string();
         }
-        runs.push(run_from_row(&current, r)?);
+        runs.push(run(&current, r)?);
     }
     flush(&current, runs);
     Ok(())

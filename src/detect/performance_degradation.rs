@@ -377,14 +377,18 @@ mod tests {
         // triples on Thursday afternoon. Thursday has been seen since midnight,
         // so the step is judged before a week of history exists, and found by
         // the 12th slow run (the deadline).
+        // Hourly runs of 5 min (±10 %), three times as long from `first_slow`.
+        let tripled = |first_slow: usize, n: usize| {
+            let d: Vec<i64> = (0..n)
+                .map(|i| {
+                    let f = if i >= first_slow { 3.0 } else { 1.0 };
+                    (300_000.0 * f * (1.0 + 0.1 * noise(i))) as i64
+                })
+                .collect();
+            with_durations(&d, HOUR)
+        };
         let first_slow = 3 * 24 + 14;
-        let d: Vec<i64> = (0..first_slow + 30)
-            .map(|i| {
-                let f = if i >= first_slow { 3.0 } else { 1.0 };
-                (300_000.0 * f * (1.0 + 0.1 * noise(i))) as i64
-            })
-            .collect();
-        let runs = with_durations(&d, HOUR);
+        let runs = tripled(first_slow, first_slow + 30);
         let eps = of(
             &detect(&runs, end(runs.last().unwrap()), None, &cfg),
             AlertKind::PerformanceDegradation,
@@ -393,14 +397,7 @@ mod tests {
         assert!(eps[0].started_at >= end(&runs[first_slow]));
         assert!(eps[0].started_at <= end(&runs[first_slow + 11]), "late");
         // The same job a day old: too young to judge at all.
-        let first_slow = 20;
-        let d: Vec<i64> = (0..60)
-            .map(|i| {
-                let f = if i >= first_slow { 3.0 } else { 1.0 };
-                (300_000.0 * f * (1.0 + 0.1 * noise(i))) as i64
-            })
-            .collect();
-        let runs = with_durations(&d, HOUR);
+        let runs = tripled(20, 60);
         let eps = of(
             &detect(&runs, end(&runs[40]), None, &cfg),
             AlertKind::PerformanceDegradation,
