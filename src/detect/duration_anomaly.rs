@@ -23,11 +23,22 @@ use crate::time::format_duration;
 /// threshold is always higher), so the t quantile is computed only for suspects.
 const SUSPECT_Z: f64 = 2.0;
 
+/// A week, and how far from a week apart two slow runs may start to count as the
+/// same hour of the week.
+const WEEK: Millis = 7 * 86_400_000;
+const WEEKLY_SLACK: Millis = 3_600_000;
+/// …and how alike their durations must be (a weekly job's slow run repeats
+/// itself; two unrelated outliers rarely agree within half again).
+const WEEKLY_SIMILAR: f64 = 1.5;
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DurationAnomaly {
     dur: Seasonal,
     vol: Seasonal,
     slope: Slope,
+    /// Runs of the last week that passed the threshold: (start, log duration).
+    #[serde(default)]
+    slow: Vec<(Millis, f64)>,
     life: Lifecycle,
 }
 
@@ -97,6 +108,20 @@ impl Detector for DurationAnomaly {
                     "volume_adjusted": adjust != 0.0,
                     "baseline_runs": self.dur.runs(),
                 }));
+            }
+        }
+        if verdict.is_some() {
+            // As slow as a run at the same hour a week ago that was slow too:
+            // the weekly rhythm (a Monday-noon compaction), which the seasonal
+            // model learns from this run on, not an outlier to page about.
+            let weekly = self.slow.iter().any(|&(s, xs)| {
+                ((t - s) - WEEK).abs() <= WEEKLY_SLACK
+                    && (x - xs).abs() <= WEEKLY_SIMILAR.ln()
+            });
+            self.slow.retain(|&(s, _)| t - s <= WEEK + WEEKLY_SLACK);
+            self.slow.push((t, x));
+            if weekly {
+                verdict = None;
             }
         }
         match verdict {
@@ -217,6 +242,45 @@ mod tests {
         let mut d = noisy(2, 600_000.0, 0);
         d.push(1_500_000);
         assert!(detect(&with_durations(&d, DAY), T0 + 5 * DAY, None, &cfg).is_empty());
+    }
+
+    #[test]
+    fn a_slow_run_every_monday_noon_is_alerted_once_not_weekly() {
+        let cfg = DetectConfig::default();
+        // Behaviour 2: a 12-hourly job (±10 %) whose Monday-noon run takes 6×
+        // from its third week on (a weekly compaction that began). The first
+        // such run is news; the same slow run a week later is the rhythm.
+        let first_monday_noon = (0..60)
+            .find(|&i| {
+                let t = T0 + i as i64 * 12 * HOUR;
+                crate::detect::history::slots(t) == (12, 1)
+            })
+            .unwrap();
+        let d: Vec<i64> = (0..60)
+            .map(|i| {
+                let slow = i >= first_monday_noon + 28 && (i - first_monday_noon) % 14 == 0;
+                (300_000.0 * if slow { 6.0 } else { 1.0 } * (1.0 + 0.1 * noise(i))) as i64
+            })
+            .collect();
+        let runs = with_durations(&d, 12 * HOUR);
+        let eps = of(
+            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
+            AlertKind::DurationAnomaly,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        assert_eq!(
+            eps[0].run_id.as_deref(),
+            Some(runs[first_monday_noon + 28].run_id.as_str())
+        );
+        // A one-off 6× run with no slow sibling a week before is alerted.
+        let mut d: Vec<i64> = noisy(60, 300_000.0, 0);
+        d[45] = 1_800_000;
+        let runs = with_durations(&d, 12 * HOUR);
+        let eps = of(
+            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
+            AlertKind::DurationAnomaly,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
     }
 
     #[test]
