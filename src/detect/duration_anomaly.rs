@@ -115,8 +115,7 @@ impl Detector for DurationAnomaly {
             // the weekly rhythm (a Monday-noon compaction), which the seasonal
             // model learns from this run on, not an outlier to page about.
             let weekly = self.slow.iter().any(|&(s, xs)| {
-                ((t - s) - WEEK).abs() <= WEEKLY_SLACK
-                    && (x - xs).abs() <= WEEKLY_SIMILAR.ln()
+                ((t - s) - WEEK).abs() <= WEEKLY_SLACK && (x - xs).abs() <= WEEKLY_SIMILAR.ln()
             });
             self.slow.retain(|&(s, _)| t - s <= WEEK + WEEKLY_SLACK);
             self.slow.push((t, x));
