@@ -175,9 +175,7 @@ impl DurationAnomaly {
             self.vol.absorb(cfg, t, v, None);
         }
     }
-}
 
-impl DurationAnomaly {
     /// The seasonal models, for the checkpoint's binary part.
     pub fn models(&self) -> [&Seasonal; 2] {
         [&self.dur, &self.vol]

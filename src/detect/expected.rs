@@ -107,6 +107,10 @@ struct Fit {
     level: f64,
     hour: [f64; 24],
     day: [f64; 7],
+    /// Decayed weight of each hour of day and of each weekday (the margins the
+    /// effects were fitted from).
+    hour_w: [f64; 24],
+    day_w: [f64; 7],
     /// Factor from the stored (anchored) sums to the decayed sums at `at`.
     scale: f64,
 }
@@ -242,14 +246,7 @@ impl Seasonal {
             return 0.0;
         }
         let k = cfg.seasonal_prior_runs;
-        self.fitted(cfg);
-        let f = self.fit.as_ref().expect("fitted");
-        let (mut wh, mut wd) = ([0.0f64; 24], [0.0f64; 7]);
-        for (c, &w) in self.w.iter().enumerate() {
-            let w = w as f64 * f.scale;
-            wh[c % 24] += w;
-            wd[c / 24] += w;
-        }
+        let f = self.fitted(cfg);
         // Between-slot variance of the effects, each slot weighted by how much
         // of its estimate is its own data.
         fn between(effects: &[f64], weights: &[f64], k: f64) -> f64 {
@@ -262,17 +259,16 @@ impl Seasonal {
             if sw > 0.0 { swe / sw } else { 0.0 }
         }
         let (h, d) = slots(t);
-        between(&f.day, &wd, k) * k / (k + wd[d]) + between(&f.hour, &wh, k) * k / (k + wh[h])
+        between(&f.day, &f.day_w, k) * k / (k + f.day_w[d])
+            + between(&f.hour, &f.hour_w, k) * k / (k + f.hour_w[h])
     }
 
     /// The decayed weight of the runs absorbed on the weekday of `t` (any hour).
-    pub fn weekday_weight(&self, cfg: &DetectConfig, t: Millis) -> f64 {
-        if self.w.len() != CELLS {
+    pub fn weekday_weight(&mut self, cfg: &DetectConfig, t: Millis) -> f64 {
+        if self.n == 0 || self.w.len() != CELLS {
             return 0.0;
         }
-        let d = slots(t).1;
-        let stored: f64 = self.w[d * 24..d * 24 + 24].iter().map(|&w| w as f64).sum();
-        stored * self.scale(cfg.baseline_half_life.ms())
+        self.fitted(cfg).day_w[slots(t).1]
     }
 
     /// The raw residual spread (log scale) of the runs absorbed, before widening.
@@ -543,6 +539,8 @@ fn fit(w: &[f32], s: &[f32], scale: f64, k: f64) -> Fit {
         level,
         hour,
         day,
+        hour_w: wh,
+        day_w: wd,
         scale,
     }
 }
