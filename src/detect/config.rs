@@ -147,7 +147,7 @@ pub struct DetectConfig {
     pub stuck_slack: Dur,
     pub stuck_margin: Dur,
     /// Threshold while there are no successful durations. Default 6h. (With 1 to
-    /// `stuck_min_history` − 1 of them, the longest stands in for the p95.)
+    /// `stuck_min_history` − 1 of them, the p95 is estimated from the longest.)
     pub stuck_default: Dur,
     /// Successful runs needed to learn the p95. Default 5.
     pub stuck_min_history: usize,

@@ -6,9 +6,9 @@
 //! - duration: start + max(factor × p95, p95 + slack) − margin, p95 being the
 //!   largest of the recent, same-hour and same-weekday p95s of the pipeline's
 //!   successful durations — the contract's deadline, a few minutes early; with
-//!   few durations, the same rule with the longest of them in place of the p95
-//!   (a handful of runs rarely holds one beyond the true p95); with none, a
-//!   configured default;
+//!   few durations, the same rule with a p95 estimated from the longest of them
+//!   (`young_p95`: the longest of a handful of runs falls short of the p95);
+//!   with none, a configured default;
 //! - heartbeats: for a pipeline whose runs send `running` events, the run's last
 //!   sign of life + factor × the pipeline's median heartbeat interval (at least a
 //!   floor of minutes);
@@ -27,7 +27,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::DetectConfig;
 use super::episode::{Ctx, Detector, Episode, Notes};
+use super::expected::normal_quantile;
 use super::history::History;
 use super::stats::quantile;
 use crate::model::{AlertKind, Millis, Outcome, Run};
@@ -107,13 +109,13 @@ fn stuck_threshold_below(
     let (thr, basis) = if durs.is_empty() {
         (cfg.stuck_default.ms(), Basis::Default)
     } else if durs.len() < cfg.stuck_min_history {
-        // Too few runs for a p95: the longest of them stands in for it (a
-        // handful of runs rarely holds one beyond the true p95, so the
-        // contract's deadline is still met), and one heavy-tailed early run
-        // cannot make its slower siblings look hung.
+        // Too few runs for a p95: it is estimated from the longest of them
+        // (so one heavy-tailed early run cannot make its slower siblings look
+        // hung), raised by how far a p95 lies above the longest of so few.
         let longest = durs.iter().copied().fold(0.0, f64::max);
+        let p95 = young_p95(cfg, longest, durs.len());
         (
-            ((cfg.stuck_factor * longest).max(longest + slack)) as i64,
+            ((cfg.stuck_factor * p95).max(p95 + slack)) as i64,
             Basis::Young,
         )
     } else {
@@ -125,6 +127,17 @@ fn stuck_threshold_below(
         (learned_threshold(ctx, p95), Basis::Learned)
     };
     (bound.is_none_or(|b| thr < b).then_some(thr), basis)
+}
+
+/// The p95 that the longest of `n` successful durations stands for. The
+/// longest of `n` runs sits near their n/(n+1) quantile, short of the p95 (one
+/// run is the median); with log-normal durations of the prior spread
+/// (`prior_log_sd`, ±35 %) the p95 is exp(spread × (z₀.₉₅ − z_{n/(n+1)})) times
+/// the longest: 1.78 × for one run, 1.52 × for two, 1.33 × for four. Without it a
+/// job whose second run is its slowest in a month was reported hung.
+pub fn young_p95(cfg: &DetectConfig, longest: f64, n: usize) -> f64 {
+    let z_longest = normal_quantile(1.0 / (n.max(1) as f64 + 1.0));
+    longest * (cfg.prior_log_sd * (normal_quantile(0.05) - z_longest)).exp()
 }
 
 /// The stuck deadline (ms after the start) that the longest successful duration
@@ -551,7 +564,7 @@ mod tests {
     fn a_run_holding_up_the_schedule_is_stuck_not_missed_on_a_young_pipeline() {
         let cfg = DetectConfig::default();
         let hourly = Schedule::parse("0 * * * *").unwrap();
-        // Three runs of 40 minutes: too few for a p95 (young threshold 2 h 40 min).
+        // Three runs of 40 minutes: too few for a p95 (young threshold 3 h 45 min).
         let mut runs: Vec<Run> = (0..3)
             .map(|i| {
                 run(
@@ -570,14 +583,16 @@ mod tests {
         assert!(of(&eps, AlertKind::MissedRun).is_empty(), "{eps:?}");
         let stuck = of(&eps, AlertKind::StuckRun);
         assert_eq!(stuck.len(), 1, "{eps:?}");
-        // Young threshold: max(4 × 40 min, 40 min + 1 h), the longest run
-        // standing in for the p95; the next start (04:00) plus its 15-minute
-        // tolerance comes sooner.
+        // Young threshold: the longest of three runs is short of their p95 by
+        // exp(0.35 × (1.645 − 0.674)) = 1.404, so p95 ≈ 56.2 min and the
+        // threshold is 4 × 56.2 = 224.7 min; the next start (04:00) plus its
+        // 15-minute tolerance comes sooner.
         assert_eq!(stuck[0].started_at, T0 + 4 * HOUR + 15 * MIN);
         assert_eq!(stuck[0].details["evidence"], json!("schedule"));
         // Without a schedule the young threshold applies.
         let eps = of(&detect(&runs, now, None, &cfg), AlertKind::StuckRun);
-        assert_eq!(eps[0].started_at, start + 160 * MIN);
+        let at = eps[0].started_at - start;
+        assert!((224 * MIN..226 * MIN).contains(&at), "{}", at / MIN);
         assert_eq!(eps[0].details["threshold_basis"], json!("young"));
     }
 
@@ -586,8 +601,10 @@ mod tests {
         let cfg = DetectConfig::default();
         // Behaviour 6 and 7: a daily job two days old, 42 and 44 minutes, then
         // a run of 2 h 23 min that succeeds (3.4 × the median, inside what
-        // four times the longest allows): slow, not hung. A run still going
-        // after four times the longest is reported.
+        // four times the p95 the longest implies allows): slow, not hung. A
+        // run still going after that is reported: the longest of two runs is
+        // short of their p95 by exp(0.35 × (1.645 − 0.431)) = 1.530, so the
+        // p95 is about 67.3 min and the threshold 4 × 67.3 = 269.2 min.
         let durs = [42 * MIN, 44 * MIN, 143 * MIN];
         let runs: Vec<Run> = durs
             .iter()
@@ -602,8 +619,39 @@ mod tests {
             &detect(&hung, T0 + 2 * DAY + 4 * HOUR, None, &cfg),
             AlertKind::StuckRun,
         );
+        assert!(eps.is_empty(), "not yet: {eps:?}");
+        let eps = of(
+            &detect(&hung, T0 + 2 * DAY + 5 * HOUR, None, &cfg),
+            AlertKind::StuckRun,
+        );
         assert_eq!(eps.len(), 1, "{eps:?}");
-        assert_eq!(eps[0].started_at, T0 + 2 * DAY + 4 * 44 * MIN);
+        let at = eps[0].started_at - (T0 + 2 * DAY);
+        assert!((269 * MIN..270 * MIN).contains(&at), "{}", at / MIN);
+    }
+
+    #[test]
+    fn a_second_run_that_is_the_slowest_in_weeks_is_not_hung() {
+        let cfg = DetectConfig::default();
+        // A daily job's first run took an hour; its second takes 6 h 16 min
+        // and succeeds. One run is about the median, not the p95: the p95 it
+        // implies is exp(0.35 × 1.645) = 1.78 × 60 = 106.7 min, and the
+        // threshold 4 × 106.7 = 7 h 7 min. Four times the first run (4 h)
+        // would have called it hung.
+        let runs = vec![
+            run(0, T0, Outcome::Success, HOUR, None),
+            run(1, T0 + DAY, Outcome::Success, 376 * MIN, None),
+        ];
+        let eps = detect(&runs, T0 + 2 * DAY, None, &cfg);
+        assert!(of(&eps, AlertKind::StuckRun).is_empty(), "{eps:?}");
+        // Still running at 7 h 10 min, it is.
+        let hung = vec![runs[0].clone(), run(1, T0 + DAY, Outcome::Running, 0, None)];
+        let eps = of(
+            &detect(&hung, T0 + DAY + 430 * MIN, None, &cfg),
+            AlertKind::StuckRun,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        let at = eps[0].started_at - (T0 + DAY);
+        assert!((426 * MIN..428 * MIN).contains(&at), "{}", at / MIN);
     }
 
     #[test]
