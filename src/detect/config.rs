@@ -113,7 +113,7 @@ pub struct DetectConfig {
 
     /// CUSUM slack per run, in robust standard deviations. Default 0.5.
     pub degradation_k: f64,
-    /// The recent median must be at least this many times the baseline. Default 1.75.
+    /// The recent median must be at least this many times the baseline. Default 1.5.
     pub degradation_min_ratio: f64,
     /// …and the shift (log scale) at least this many of the pipeline's residual
     /// spreads: a shift its own noise does not explain (twice as many while younger than `degradation_min_span`). Default 1.25.
@@ -129,7 +129,8 @@ pub struct DetectConfig {
     /// A younger pipeline (from this much history) is judged on the weekdays it
     /// has already been seen on. Default 2d.
     pub degradation_young_span: Dur,
-    /// Recent runs whose median measures the shift (to open and to resolve). Default 7.
+    /// Recent runs whose median measures the shift (to open and to resolve). Default 10
+    /// (the contract wants a degradation reported by its 12th run).
     pub degradation_recent_runs: usize,
 
     /// The volume must also be this many times above, or this many times below,
@@ -208,11 +209,11 @@ impl Default for DetectConfig {
             duration_min_ratio: 2.0,
             duration_min_excess: Dur::secs(60),
             degradation_k: 0.5,
-            degradation_min_ratio: 1.75,
+            degradation_min_ratio: 1.5,
             degradation_min_spreads: 1.25,
             degradation_min_excess: Dur::secs(10),
             degradation_baseline_runs: 30,
-            degradation_recent_runs: 7,
+            degradation_recent_runs: 10,
             degradation_min_span: Dur::days(7),
             degradation_young_span: Dur::days(2),
             volume_min_ratio: 3.0,

@@ -419,9 +419,9 @@ mod tests {
             of(&eps, AlertKind::PerformanceDegradation).is_empty(),
             "{eps:?}"
         );
-        // Kept up for a recent window (7 runs): it is one.
+        // Kept up for a recent window (10 runs): it is one.
         let mut d = noisy(30, 600_000.0, 0);
-        d.extend(noisy(10, 1_500_000.0, 40));
+        d.extend(noisy(12, 1_500_000.0, 40));
         let runs = with_durations(&d, DAY);
         let eps = of(
             &detect(&runs, end(runs.last().unwrap()), None, &cfg),
