@@ -135,7 +135,7 @@ fn stuck_threshold_below(
 /// (`prior_log_sd`, ±35 %) the p95 is exp(spread × (z₀.₉₅ − z_{n/(n+1)})) times
 /// the longest: 1.78 × for one run, 1.52 × for two, 1.33 × for four. Without it a
 /// job whose second run is its slowest in a month was reported hung.
-pub fn young_p95(cfg: &DetectConfig, longest: f64, n: usize) -> f64 {
+fn young_p95(cfg: &DetectConfig, longest: f64, n: usize) -> f64 {
     let z_longest = normal_quantile(1.0 / (n.max(1) as f64 + 1.0));
     longest * (cfg.prior_log_sd * (normal_quantile(0.05) - z_longest)).exp()
 }
