@@ -721,3 +721,47 @@ fn committed_sample_is_reproducible() {
     assert!(same("events.jsonl", "pipeline_executions.jsonl"));
     assert!(same("truth.json", "ground_truth.json"));
 }
+
+/// A declared cron keeps the cadence the pipeline's runs keep: every gap between
+/// two consecutive firings (over two days, so midnight is crossed) is the period.
+/// A 6-hourly job phased at 19:04 must be `4 1-23/6 * * *`, not `4 19-23/6`,
+/// which fires once a day.
+#[test]
+fn declared_crons_fire_at_the_pipelines_cadence() {
+    use pipemon::schedule::Schedule;
+    let mut checked = 0;
+    let mut sub_daily = 0;
+    for seed in [5, 6, 11] {
+        let ds = dataset(seed);
+        for p in &ds.truth.pipelines {
+            let Some(text) = &p.schedule else { continue };
+            let Ok(s @ Schedule::Cron(_)) = Schedule::parse(text) else {
+                continue;
+            };
+            let mut t = GenerateOptions::DEFAULT_START;
+            let mut prev = s.next_after(t).expect("fires");
+            t = prev;
+            while t < GenerateOptions::DEFAULT_START + 2 * 86_400_000 + p.cadence_ms {
+                let next = s.next_after(t).expect("fires");
+                assert_eq!(
+                    next - prev,
+                    p.cadence_ms,
+                    "{}: `{text}` fires {} ms apart at {next}, its runs every {} ms",
+                    p.pipeline_id,
+                    next - prev,
+                    p.cadence_ms
+                );
+                prev = next;
+                t = next;
+            }
+            checked += 1;
+            if p.cadence_ms > 3_600_000 && p.cadence_ms < 86_400_000 {
+                sub_daily += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 20 && sub_daily >= 3,
+        "{checked} crons, {sub_daily} sub-daily"
+    );
+}

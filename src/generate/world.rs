@@ -467,8 +467,12 @@ fn cron_text(period: i64, phase: i64, start: Millis) -> String {
         }
         HOUR => format!("{minute} * * * *"),
         p if p < DAY => {
+            // Likewise the first firing hour of the day: a 6-hourly job phased
+            // at 19:04 fires at 01:04, 07:04, 13:04 and 19:04 (`19-23/6` would
+            // be 19:04 alone, a daily schedule the runs do not keep).
             let step = p / HOUR;
-            format!("{minute} {hour}-23/{step} * * *")
+            let first = hour % step.max(1);
+            format!("{minute} {first}-23/{step} * * *")
         }
         DAY => format!("{minute} {hour} * * *"),
         _ => {
@@ -677,6 +681,8 @@ mod tests {
             (10 * MINUTE, 40 * MINUTE, "*/10 * * * *"),
             (HOUR, 42 * MINUTE, "42 * * * *"),
             (6 * HOUR, 3 * HOUR + 5 * MINUTE, "5 3-23/6 * * *"),
+            (6 * HOUR, 19 * HOUR + 4 * MINUTE, "4 1-23/6 * * *"),
+            (12 * HOUR, 14 * HOUR, "0 2-23/12 * * *"),
             (DAY, 2 * HOUR + 30 * MINUTE, "30 2 * * *"),
             // 2026-10-01 is a Thursday; two days later is Saturday (6).
             (WEEK, 2 * DAY + HOUR, "0 1 * * 6"),
