@@ -168,10 +168,11 @@ fn build(runs_per_pipeline: usize, mix: &mut Mix) -> (Vec<String>, Vec<Truth>) {
                     ev("retrying", retry_at, json!({"attempt": 1}));
                     ev("started", second, json!({"attempt": 2}));
                     ev("success", end, json!({"attempt": 2, "duration_ms": dur}));
-                    // The first `started` seen is the second attempt's.
+                    // The first `started` seen is the second attempt's, so it is
+                    // not the run's start (migration 0008).
                     truth.push(t(
-                        second,
-                        StartSource::Started,
+                        start,
+                        StartSource::Duration,
                         Some(dur),
                         Some(end - second),
                         second,

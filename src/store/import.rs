@@ -1092,11 +1092,16 @@ impl RunMerge {
     }
 
     /// The run's start and its source, as `run_state.start_at` and `start_source`
-    /// derive them (migration 0007): the first `started`; else the deciding terminal
-    /// event's time minus its `duration_ms`; else `scheduled_at`; else the earliest
-    /// event. A derived start is never later than the earliest event (`first`).
+    /// derive them (migrations 0007 and 0008): the first `started`, unless the run
+    /// was retried and has events before it (the first attempt's `started` was
+    /// lost); else the deciding terminal event's time minus its `duration_ms`; else
+    /// `scheduled_at`; else the earliest event. A derived start is never later than
+    /// the earliest event (`first`).
     fn start(&self, first: Millis) -> (Millis, StartSource) {
-        if let Some(s) = self.started_at {
+        let retried = self.max_attempt > 1 || self.n_retrying > 0;
+        if let Some(s) = self.started_at
+            && !(first < s && retried)
+        {
             return (s, StartSource::Started);
         }
         if let Some(t) = &self.term

@@ -35,6 +35,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_run_start",
         include_str!("../../migrations/0007_run_start.sql"),
     ),
+    (
+        "0008_lost_first_start",
+        include_str!("../../migrations/0008_lost_first_start.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
