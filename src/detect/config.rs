@@ -89,6 +89,11 @@ pub struct DetectConfig {
     /// put the threshold of a 15-minute job near 15 spreads and missed a 17×
     /// volume explosion; 6 and 10 scored alike there, and 6 is the heavier tail).
     pub tail_df: f64,
+    /// Weight, in runs, of that Student-t reference against the tail a
+    /// pipeline has shown beyond two spreads (`expected::Seasonal::threshold`):
+    /// a young pipeline is judged by the t, one with weeks of frequent runs
+    /// mostly by its own tail. Default 200.
+    pub tail_prior_runs: f64,
     /// Prior spread of log durations and log volumes (≈ ±35 %) that a young
     /// pipeline's own spread is combined with. Default 0.35.
     pub prior_log_sd: f64,
@@ -199,6 +204,7 @@ impl Default for DetectConfig {
             baseline_half_life: Dur::days(14),
             false_alarms_per_month: 0.33,
             tail_df: 6.0,
+            tail_prior_runs: 200.0,
             prior_log_sd: 0.35,
             prior_runs: 3.0,
             seasonal_prior_runs: 2.0,
@@ -327,6 +333,11 @@ impl DetectConfig {
             real(self.tail_df, 1.0, 1000.0),
             "tail_df",
             "must be between 1 and 1000",
+        );
+        need(
+            real(self.tail_prior_runs, 1.0, 1e6),
+            "tail_prior_runs",
+            "must be between 1 and 1000000",
         );
         need(
             real(self.prior_log_sd, 0.01, 5.0),

@@ -92,7 +92,7 @@ impl Detector for DurationAnomaly {
         let mut verdict = None;
         if self.dur.runs() as usize >= cfg.anomaly_min_history && z > SUSPECT_Z {
             let p = self.dur.tail_probability(cfg.false_alarms_per_month);
-            let threshold = e.z_for(p);
+            let threshold = self.dur.threshold(cfg, &e, p, true);
             if z > threshold
                 && d as f64 >= expected_ms as f64 * cfg.duration_min_ratio
                 && d - expected_ms >= cfg.duration_min_excess.ms()

@@ -21,8 +21,12 @@
 //!
 //! Threshold. The per-run tail probability is the false-alarm budget
 //! (`false_alarms_per_month`) divided by the pipeline's runs per month; the
-//! threshold is that quantile of a Student-t with `min(tail_df, runs seen)`
-//! degrees of freedom, so heavy-tailed noise does not turn into an alarm a week.
+//! threshold is that quantile of the pipeline's tail: beyond two spreads an
+//! exponential tail whose rate and mean excess are the pipeline's own, pooled
+//! with a Student-t with `min(tail_df, runs seen)` degrees of freedom. A young
+//! pipeline is judged by the t, so heavy-tailed noise does not turn into an
+//! alarm a week; an hourly job with weeks of bounded noise by its own bound,
+//! so a run four times its usual length is not lost in the t's far tail.
 //!
 //! Callers keep the model frozen while an episode of theirs is open: a run that
 //! belongs to an anomaly never becomes part of what is expected.
@@ -41,9 +45,19 @@ const CLIP_SD: f64 = 4.0;
 /// Smallest spread on log scales (about 5 %): a metronome-regular job is not
 /// alarmed by ordinary jitter.
 pub const MIN_LOG_SD: f64 = 0.05;
-/// Bounds of the per-run tail probability a budget may ask for.
+/// Where the tail model starts (standardised residuals), and the most one
+/// residual's excess over it may count (an outlier that slipped into the
+/// baseline cannot stretch the tail without bound).
+const TAIL_U: f64 = 2.0;
+const TAIL_MAX_EXCESS: f64 = 6.0;
+/// Bounds of the per-run tail probability a budget may ask for. The upper
+/// one binds for pipelines that run less than every six hours or so: a daily
+/// job is judged at one run in 250, not the budget's one in 90, because its
+/// spread rests on a few weeks of runs at most (chosen on the training seeds:
+/// 0.01 let a daily job's natural 3× runs page; 0.002 began to miss volume
+/// collapses of daily jobs).
 const P_MIN: f64 = 1e-7;
-const P_MAX: f64 = 0.01;
+const P_MAX: f64 = 0.004;
 /// The per-cell sums are rescaled to the current time once their anchor is
 /// this many half-lives behind (a factor of 2^40 stays far inside f32 range).
 const RENORMALISE_HALF_LIVES: i64 = 40;
@@ -78,6 +92,11 @@ pub struct Seasonal {
     /// Decayed weight and weighted sum of squared (clipped) residuals.
     rw: f64,
     rss: f64,
+    /// The tails the pipeline has shown: decayed count of standardised
+    /// residuals beyond `TAIL_U`, and decayed sum of their excesses over it,
+    /// for the upper tail (index 0) and the lower one (index 1).
+    #[serde(default)]
+    tails: [[f64; 2]; 2],
     #[serde(skip)]
     fit: Option<Fit>,
 }
@@ -94,8 +113,9 @@ impl PartialEq for Seasonal {
             &self.s,
             self.rw,
             self.rss,
+            self.tails,
         ) == (
-            o.at, o.anchor, o.first, o.last, o.n, &o.w, &o.s, o.rw, o.rss,
+            o.at, o.anchor, o.first, o.last, o.n, &o.w, &o.s, o.rw, o.rss, o.tails,
         )
     }
 }
@@ -181,6 +201,10 @@ impl Seasonal {
             let f = 0.5f64.powf((t - a) as f64 / half_life.max(1) as f64);
             self.rw *= f;
             self.rss *= f;
+            for side in &mut self.tails {
+                side[0] *= f;
+                side[1] *= f;
+            }
         }
         self.at = Some(self.at.map_or(t, |a| a.max(t)));
         let at = self.at.expect("set");
@@ -288,6 +312,35 @@ impl Seasonal {
         })
     }
 
+    /// The threshold, in standardised units of `e`, that a run passes with
+    /// probability `p` (upper tail, or the lower one when `upper` is false).
+    ///
+    /// Beyond `TAIL_U` spreads the tail is modelled as exponential in the
+    /// standardised residual (peaks over a threshold, the generalised Pareto
+    /// with shape 0): P(z > TAIL_U + y) = π · exp(-y / β). π and β are the
+    /// pipeline's own exceedance rate and mean excess, pooled with those of
+    /// the Student-t reference (`e.df`) at a weight of `tail_prior_runs` runs.
+    /// A young pipeline is judged by the t; one with months of history by the
+    /// tail it has shown: a job whose noise is bounded gets a threshold near
+    /// its bound, one whose noise is heavier than the t a higher one.
+    pub fn threshold(&self, cfg: &DetectConfig, e: &Expectation, p: f64, upper: bool) -> f64 {
+        let t_quantile = e.z_for(p);
+        let df = e.df;
+        if df <= 1.5 {
+            return t_quantile;
+        }
+        let pi0 = student_t_sf(TAIL_U, df);
+        let beta0 = student_t_mean_excess(TAIL_U, df);
+        let m = cfg.tail_prior_runs;
+        let [own_w, own_excess] = self.tails[usize::from(!upper)];
+        let pi = (m * pi0 + own_w) / (m + self.rw);
+        let beta = (m * pi0 * beta0 + own_excess) / (m * pi0 + own_w);
+        if p >= pi {
+            return t_quantile.min(TAIL_U);
+        }
+        TAIL_U + beta * (pi / p).ln()
+    }
+
     /// The predictive spread and degrees of freedom (needs at least one run).
     fn spread(&self, cfg: &DetectConfig) -> (f64, f64) {
         // Residuals exist from the second run on; the prior stands in before.
@@ -324,6 +377,12 @@ impl Seasonal {
             let c = r.clamp(-CLIP_SD * sd, CLIP_SD * sd);
             self.rw += 1.0;
             self.rss += c * c;
+            let z = r / sd;
+            let side = usize::from(z < 0.0);
+            if z.abs() > TAIL_U {
+                self.tails[side][0] += 1.0;
+                self.tails[side][1] += (z.abs() - TAIL_U).min(TAIL_MAX_EXCESS);
+            }
         }
         let i = cell_of(t);
         let g = 1.0 / self.scale(half_life);
@@ -679,6 +738,15 @@ pub fn student_t_sf(t: f64, df: f64) -> f64 {
     if t >= 0.0 { tail } else { 1.0 - tail }
 }
 
+/// E[T - u | T > u] for a Student-t with `df` > 1 degrees of freedom: from
+/// ∫_u^∞ t f(t) dt = (df + u²) / (df - 1) · f(u).
+pub fn student_t_mean_excess(u: f64, df: f64) -> f64 {
+    let ln_c =
+        ln_gamma(0.5 * (df + 1.0)) - ln_gamma(0.5 * df) - 0.5 * (df * std::f64::consts::PI).ln();
+    let density = (ln_c - 0.5 * (df + 1.0) * (u * u / df).ln_1p()).exp();
+    (df + u * u) / (df - 1.0) * density / student_t_sf(u, df) - u
+}
+
 /// The standard normal's `z` with P(Z > z) = `p` (0 < p ≤ 0.5): the Student-t
 /// quantile at a million degrees of freedom, equal to the normal's to six
 /// digits.
@@ -764,7 +832,7 @@ pub fn volume_band(cfg: &DetectConfig, runs: &[Run]) -> Vec<Band> {
 
 /// [`duration_band`] by run index, computed only for the runs `wanted` accepts
 /// (None for the others): every run still enters the model, only the threshold
-/// (a Student-t quantile) of a run nobody asked for is skipped.
+/// (from the tail model) of a run nobody asked for is skipped.
 pub fn duration_band_at(
     cfg: &DetectConfig,
     runs: &[Run],
@@ -814,13 +882,17 @@ fn band_at(
         if wanted(i)
             && let Some(e) = m.expect(cfg, run.start_at)
         {
-            let z = e.z_for(m.tail_probability(cfg.false_alarms_per_month) / sides);
+            let p = m.tail_probability(cfg.false_alarms_per_month) / sides;
+            let (zl, zu) = (
+                m.threshold(cfg, &e, p, false),
+                m.threshold(cfg, &e, p, true),
+            );
             out[i] = Some(Band {
                 run_id: run.run_id.clone(),
                 start_at: run.start_at,
                 expected: back(e.mean),
-                lower: back(e.mean - z * e.sd),
-                upper: back(e.mean + z * e.sd),
+                lower: back(e.mean - zl * e.sd),
+                upper: back(e.mean + zu * e.sd),
             });
         }
         m.absorb(cfg, run.start_at, x, None);
@@ -927,7 +999,7 @@ mod tests {
         }
         // The threshold narrows as runs come in, from wide to tight.
         assert!(widths[1] > 2.0 * widths[30], "{widths:?}");
-        // After 3 daily runs a quadrupled duration is already out of range…
+        // After 3 daily runs a run five times as long is already out of range…
         let mut m = Seasonal::default();
         for i in 0..3 {
             m.absorb(
@@ -939,7 +1011,7 @@ mod tests {
         }
         let e = m.expect(&cfg, T0 + 3 * DAY).unwrap();
         let p = m.tail_probability(cfg.false_alarms_per_month);
-        assert!(e.z(1200.0f64.ln()) > e.z_for(p));
+        assert!(e.z(1500.0f64.ln()) > e.z_for(p));
         // …while +30 % is not.
         assert!(e.z(390.0f64.ln()) < e.z_for(p));
     }
@@ -960,6 +1032,89 @@ mod tests {
         // Heavier budgets, lower thresholds.
         let e = hourly.expect(&cfg, T0 + 60 * HOUR).unwrap();
         assert!(e.z_for(hourly.tail_probability(0.1)) > e.z_for(ph));
+    }
+
+    /// Four weeks of an hourly 5-minute job whose log-duration noise is
+    /// `noise(i)`, then the threshold for its budget.
+    fn tail_after(noise: impl Fn(usize) -> f64) -> (Seasonal, Expectation, f64) {
+        let cfg = DetectConfig::default();
+        let mut m = Seasonal::default();
+        for i in 0..(28 * 24) {
+            m.absorb(&cfg, T0 + i as i64 * HOUR, 300f64.ln() + noise(i), None);
+        }
+        let e = m.expect(&cfg, T0 + 28 * DAY).unwrap();
+        let p = m.tail_probability(cfg.false_alarms_per_month);
+        (m, e, p)
+    }
+
+    #[test]
+    fn the_threshold_follows_the_tail_the_pipeline_has_shown() {
+        let cfg = DetectConfig::default();
+        // Behaviour 9. Bounded noise (uniform ±30 %) never strays past 1.8
+        // spreads: after four weeks its threshold sits well inside the t's.
+        let (bounded, e, p) = tail_after(|i| 0.3 * hnoise(i, 1));
+        let zb = bounded.threshold(&cfg, &e, p, true);
+        assert!(zb < e.z_for(p) - 1.0, "{zb} vs t {}", e.z_for(p));
+        // So a run 2.5× its expected duration (five spreads, three times the
+        // noise bound) passes it, which the t alone would let through.
+        let slow = e.z(300f64.ln() + 2.5f64.ln());
+        assert!(slow > zb && slow < e.z_for(p), "{slow} {zb}");
+        // Heavy-tailed noise (one run in ten eight times as spread) earns a
+        // higher threshold in its own spreads, and a fortnight more of the
+        // same noise, judged run by run, raises no alarm.
+        let heavy = |i: usize| {
+            let wide = if hnoise(i, 2) > 0.8 { 0.8 } else { 0.1 };
+            wide * hnoise(i, 3)
+        };
+        let (mut m, e, p) = tail_after(heavy);
+        assert!(m.threshold(&cfg, &e, p, true) > zb);
+        for i in (28 * 24)..(42 * 24) {
+            let t = T0 + i as i64 * HOUR;
+            let x = 300f64.ln() + heavy(i);
+            let e = m.expect(&cfg, t).unwrap();
+            let p = m.tail_probability(cfg.false_alarms_per_month);
+            assert!(e.z(x) < m.threshold(&cfg, &e, p, true), "run {i}");
+            assert!(-e.z(x) < m.threshold(&cfg, &e, p, false), "run {i}");
+            m.absorb(&cfg, t, x, None);
+        }
+        // A young pipeline has shown too little: the t decides, within 10 %.
+        let mut young = Seasonal::default();
+        for i in 0..5 {
+            young.absorb(
+                &cfg,
+                T0 + i * DAY,
+                300f64.ln() + 0.3 * hnoise(i as usize, 1),
+                None,
+            );
+        }
+        let e = young.expect(&cfg, T0 + 5 * DAY).unwrap();
+        let p = young.tail_probability(cfg.false_alarms_per_month);
+        let zy = young.threshold(&cfg, &e, p, true);
+        assert!(
+            (zy / e.z_for(p) - 1.0).abs() < 0.1,
+            "{zy} vs {}",
+            e.z_for(p)
+        );
+    }
+
+    #[test]
+    fn t_mean_excess_matches_the_integrated_tail() {
+        // E[T - u | T > u] = ∫_u^∞ P(T > t) dt / P(T > u), integrated here by
+        // the trapezoid rule on the tail function alone.
+        for (u, df) in [(2.0, 6.0), (2.0, 3.0), (1.0, 30.0), (3.0, 10.0)] {
+            let (mut area, step) = (0.0, 0.005);
+            let mut t = u;
+            while t < u + 60.0 {
+                area += 0.5 * step * (student_t_sf(t, df) + student_t_sf(t + step, df));
+                t += step;
+            }
+            let want = area / student_t_sf(u, df);
+            let got = student_t_mean_excess(u, df);
+            assert!(
+                (got / want - 1.0).abs() < 0.01,
+                "u={u} df={df}: {got} vs {want}"
+            );
+        }
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl Detector for VolumeAnomaly {
             let z = e.z(x);
             // Two-sided: half the budget for collapses, half for explosions.
             let p = self.vol.tail_probability(cfg.false_alarms_per_month) / 2.0;
-            let threshold = e.z_for(p);
+            let threshold = self.vol.threshold(cfg, &e, p, z > 0.0);
             // Until the weekly rhythm has been seen once, a weekday the model
             // has not met may explain a few times the volume: the run must
             // then be `volume_min_ratio` squared away from expected.
