@@ -121,7 +121,7 @@ pub struct DetectConfig {
     /// The recent median must be at least this many times the baseline. Default 1.5.
     pub degradation_min_ratio: f64,
     /// …and the shift (log scale) at least this many of the pipeline's residual
-    /// spreads: a shift its own noise does not explain (twice as many while younger than `degradation_min_span`). Default 1.25.
+    /// spreads: a shift its own noise does not explain (1.75 times as many while younger than `degradation_min_span`). Default 1.25.
     pub degradation_min_spreads: f64,
     /// …and at least this much longer. Default 10s.
     pub degradation_min_excess: Dur,
