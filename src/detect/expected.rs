@@ -336,6 +336,7 @@ impl Seasonal {
         let pi = (m * pi0 + own_w) / (m + self.rw);
         let beta = (m * pi0 * beta0 + own_excess) / (m * pi0 + own_w);
         if p >= pi {
+            // Not beyond the tail's start: the t's body answers.
             return t_quantile.min(TAIL_U);
         }
         TAIL_U + beta * (pi / p).ln()
@@ -741,10 +742,15 @@ pub fn student_t_sf(t: f64, df: f64) -> f64 {
 /// E[T - u | T > u] for a Student-t with `df` > 1 degrees of freedom: from
 /// ∫_u^∞ t f(t) dt = (df + u²) / (df - 1) · f(u).
 pub fn student_t_mean_excess(u: f64, df: f64) -> f64 {
+    (df + u * u) / (df - 1.0) * student_t_density(df)(u) / student_t_sf(u, df) - u
+}
+
+/// The density of a Student-t with `df` degrees of freedom.
+fn student_t_density(df: f64) -> impl Fn(f64) -> f64 {
+    // ln of the constant: Γ((ν+1)/2) / (√(νπ) Γ(ν/2)).
     let ln_c =
         ln_gamma(0.5 * (df + 1.0)) - ln_gamma(0.5 * df) - 0.5 * (df * std::f64::consts::PI).ln();
-    let density = (ln_c - 0.5 * (df + 1.0) * (u * u / df).ln_1p()).exp();
-    (df + u * u) / (df - 1.0) * density / student_t_sf(u, df) - u
+    move |t: f64| (ln_c - 0.5 * (df + 1.0) * (t * t / df).ln_1p()).exp()
 }
 
 /// The standard normal's `z` with P(Z > z) = `p` (0 < p ≤ 0.5): the Student-t
@@ -765,10 +771,7 @@ pub fn student_t_quantile(p: f64, df: f64) -> f64 {
         lo = hi;
         hi *= 2.0;
     }
-    // ln of the density's constant: Γ((ν+1)/2) / (√(νπ) Γ(ν/2)).
-    let ln_c =
-        ln_gamma(0.5 * (df + 1.0)) - ln_gamma(0.5 * df) - 0.5 * (df * std::f64::consts::PI).ln();
-    let density = |t: f64| (ln_c - 0.5 * (df + 1.0) * (t * t / df).ln_1p()).exp();
+    let density = student_t_density(df);
     let mut t = 0.5 * (lo + hi);
     for _ in 0..100 {
         let excess = student_t_sf(t, df) - p;
