@@ -324,10 +324,9 @@ impl Seasonal {
     /// tail it has shown: a job whose noise is bounded gets a threshold near
     /// its bound, one whose noise is heavier than the t a higher one.
     pub fn threshold(&self, cfg: &DetectConfig, e: &Expectation, p: f64, upper: bool) -> f64 {
-        let t_quantile = e.z_for(p);
         let df = e.df;
         if df <= 1.5 {
-            return t_quantile;
+            return e.z_for(p);
         }
         let pi0 = student_t_sf(TAIL_U, df);
         let beta0 = student_t_mean_excess(TAIL_U, df);
@@ -337,7 +336,7 @@ impl Seasonal {
         let beta = (m * pi0 * beta0 + own_excess) / (m * pi0 + own_w);
         if p >= pi {
             // Not beyond the tail's start: the t's body answers.
-            return t_quantile.min(TAIL_U);
+            return e.z_for(p).min(TAIL_U);
         }
         TAIL_U + beta * (pi / p).ln()
     }
