@@ -231,15 +231,26 @@ impl Detector for Degradation {
         };
         let residual = x - e.mean - adjust;
         let held = Held { t, x, v, residual };
+        let limit = cusum_limit(
+            cfg.degradation_k,
+            self.dur.runs_per_month() / cfg.false_alarms_per_month,
+        );
         // A week of history covers the weekly rhythm. Younger (from two days)
         // a run is judged on a weekday the pipeline has already been seen on,
-        // with the slots not yet pinned down widening the reference.
+        // with the slots not yet pinned down widening the reference. A run on
+        // an unseen weekday is absorbed to learn that weekday, unless a shift
+        // is open, or has crossed the limit on seen days and only waits for
+        // its full window of runs: then it is one of the shift's runs, and
+        // absorbing it would teach the young model a slow weekday instead.
         let age = run.start_at - first;
         let young = age < cfg.degradation_min_span.ms();
+        let established = self.life.is_open()
+            || (self.cusum > limit && self.held.len() < cfg.degradation_recent_runs);
         let judged = self.dur.runs() as usize >= cfg.anomaly_min_history
             && (age >= cfg.degradation_min_span.ms()
                 || (age >= cfg.degradation_young_span.ms()
-                    && self.dur.weekday_weight(cfg, t) >= cfg.seasonal_prior_runs));
+                    && (established
+                        || self.dur.weekday_weight(cfg, t) >= cfg.seasonal_prior_runs)));
         if !judged {
             self.absorb(ctx, held);
             notes.degraded = false;
@@ -278,10 +289,6 @@ impl Detector for Degradation {
             return;
         }
         self.held.push(held);
-        let limit = cusum_limit(
-            cfg.degradation_k,
-            self.dur.runs_per_month() / cfg.false_alarms_per_month,
-        );
         if self.cusum <= limit {
             if self.held.len() > cfg.degradation_baseline_runs {
                 // Evidence gathered over more than the allowed runs without
@@ -487,6 +494,21 @@ mod tests {
             with_durations(&d, HOUR)
         };
         let first_slow = 3 * 24 + 14;
+        let runs = tripled(first_slow, first_slow + 30);
+        let eps = of(
+            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
+            AlertKind::PerformanceDegradation,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        assert!(eps[0].started_at >= end(&runs[first_slow]));
+        assert!(eps[0].started_at <= end(&runs[first_slow + 11]), "late");
+        // A step on Wednesday evening whose slow runs run on into Thursday,
+        // a weekday not seen yet. The shift was established on Wednesday; the
+        // Thursday runs that would otherwise teach the young model its
+        // Thursday are judged as part of it (absorbed, they would make
+        // Thursday look slow and hide the step), so it is still found by the
+        // 12th slow run.
+        let first_slow = 2 * 24 + 19;
         let runs = tripled(first_slow, first_slow + 30);
         let eps = of(
             &detect(&runs, end(runs.last().unwrap()), None, &cfg),
