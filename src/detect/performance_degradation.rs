@@ -231,10 +231,12 @@ impl Detector for Degradation {
         };
         let residual = x - e.mean - adjust;
         let held = Held { t, x, v, residual };
-        let limit = cusum_limit(
-            cfg.degradation_k,
-            self.dur.runs_per_month() / cfg.false_alarms_per_month,
-        );
+        let limit_now = |d: &Self| {
+            cusum_limit(
+                cfg.degradation_k,
+                d.dur.runs_per_month() / cfg.false_alarms_per_month,
+            )
+        };
         // A week of history covers the weekly rhythm. Younger (from two days)
         // a run is judged on a weekday the pipeline has already been seen on,
         // with the slots not yet pinned down widening the reference. A run on
@@ -244,12 +246,16 @@ impl Detector for Degradation {
         // absorbing it would teach the young model a slow weekday instead.
         let age = run.start_at - first;
         let young = age < cfg.degradation_min_span.ms();
-        let established = self.life.is_open()
-            || (self.cusum > limit && self.held.len() < cfg.degradation_recent_runs);
+        let established = |d: &Self| {
+            d.life.is_open()
+                || (d.held.len() < cfg.degradation_recent_runs
+                    && d.cusum > 0.0
+                    && d.cusum > limit_now(d))
+        };
         let judged = self.dur.runs() as usize >= cfg.anomaly_min_history
             && (age >= cfg.degradation_min_span.ms()
                 || (age >= cfg.degradation_young_span.ms()
-                    && (established
+                    && (established(self)
                         || self.dur.weekday_weight(cfg, t) >= cfg.seasonal_prior_runs)));
         if !judged {
             self.absorb(ctx, held);
@@ -289,6 +295,7 @@ impl Detector for Degradation {
             return;
         }
         self.held.push(held);
+        let limit = limit_now(self);
         if self.cusum <= limit {
             if self.held.len() > cfg.degradation_baseline_runs {
                 // Evidence gathered over more than the allowed runs without
