@@ -81,6 +81,9 @@ impl Detector for DurationAnomaly {
             self.absorb(ctx, t, x, xv, None);
             return;
         };
+        // Duration noise has long slow tails: a spread from a few weeks of
+        // runs is known only roughly, and the reference says so.
+        let e = self.dur.with_scale_uncertainty(cfg, e);
         let ev = xv.and_then(|v| self.vol.expect(cfg, t).map(|ev| (v, ev)));
         let adjust = match (ev, self.slope.beta()) {
             (Some((v, ev)), Some(b)) => b * (v - ev.mean),
