@@ -905,6 +905,8 @@ fn band_at(
     value: impl Fn(&Run) -> Option<f64>,
     back: impl Fn(f64) -> f64,
     sides: f64,
+    // Durations: the reference carries its spread's uncertainty, as
+    // `duration_anomaly` judges it.
     heavy: bool,
 ) -> Vec<Option<Band>> {
     let mut m = Seasonal::default();

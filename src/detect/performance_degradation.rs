@@ -246,6 +246,7 @@ impl Detector for Degradation {
         // absorbing it would teach the young model a slow weekday instead.
         let age = run.start_at - first;
         let young = age < cfg.degradation_min_span.ms();
+        // (The limit is solved only when there is a sum to hold against it.)
         let established = |d: &Self| {
             d.life.is_open()
                 || (d.held.len() < cfg.degradation_recent_runs
