@@ -35,6 +35,55 @@ pub fn robust_location(xs: &[f64], min_sd: f64) -> Option<(f64, f64)> {
     Some((m, (1.4826 * mad).max(min_sd)))
 }
 
+/// A robust straight line through `ys` taken at x = 0, 1, 2, …: the
+/// Theil-Sen slope (the median of the pairwise slopes) and the intercept that
+/// centres the residuals on their median. None for fewer than two points.
+/// One outlier moves neither, which a least-squares line would follow.
+pub fn theil_sen(ys: &[f64]) -> Option<(f64, f64)> {
+    if ys.len() < 2 {
+        return None;
+    }
+    let mut slopes = Vec::with_capacity(ys.len() * (ys.len() - 1) / 2);
+    for i in 0..ys.len() {
+        for j in i + 1..ys.len() {
+            slopes.push((ys[j] - ys[i]) / (j - i) as f64);
+        }
+    }
+    let slope = median(&slopes)?;
+    let centred: Vec<f64> = ys
+        .iter()
+        .enumerate()
+        .map(|(i, y)| y - slope * i as f64)
+        .collect();
+    Some((slope, median(&centred)?))
+}
+
+/// The Mann-Kendall trend statistic of `ys` in order, standardised: about
+/// N(0, 1) for exchangeable values (no trend), large and positive for a
+/// series that keeps rising, whatever the noise's distribution (it counts
+/// rising pairs, not sizes). Ties count as neither; with a continuity
+/// correction. 0 for fewer than three points.
+pub fn mann_kendall_z(ys: &[f64]) -> f64 {
+    let n = ys.len();
+    if n < 3 {
+        return 0.0;
+    }
+    let mut s = 0i64;
+    for i in 0..n {
+        for j in i + 1..n {
+            s += match ys[j].partial_cmp(&ys[i]) {
+                Some(std::cmp::Ordering::Greater) => 1,
+                Some(std::cmp::Ordering::Less) => -1,
+                _ => 0,
+            };
+        }
+    }
+    let n = n as f64;
+    let var = n * (n - 1.0) * (2.0 * n + 5.0) / 18.0;
+    let s = s as f64;
+    (s - s.signum()) / var.sqrt()
+}
+
 /// P(X >= k) for X ~ Binomial(n, p), summed exactly from the pmf recurrence.
 pub fn binomial_sf(k: u32, n: u32, p: f64) -> f64 {
     if k == 0 {
@@ -64,6 +113,35 @@ pub fn binomial_sf(k: u32, n: u32, p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn theil_sen_ignores_an_outlier_that_least_squares_follows() {
+        // y = 2 + 0.5 x, one point far off.
+        let mut ys: Vec<f64> = (0..11).map(|i| 2.0 + 0.5 * i as f64).collect();
+        ys[9] = 40.0;
+        let (slope, intercept) = theil_sen(&ys).unwrap();
+        assert!((slope - 0.5).abs() < 1e-12, "{slope}");
+        assert!((intercept - 2.0).abs() < 1e-12, "{intercept}");
+        assert_eq!(theil_sen(&[1.0]), None);
+    }
+
+    #[test]
+    fn mann_kendall_counts_rising_pairs() {
+        // Strictly rising: S = n(n-1)/2 = 45 for n = 10, Var = 10·9·25/18 = 125.
+        let up: Vec<f64> = (0..10).map(f64::from).collect();
+        let z = mann_kendall_z(&up);
+        assert!((z - 44.0 / 125f64.sqrt()).abs() < 1e-12, "{z}");
+        let down: Vec<f64> = up.iter().rev().copied().collect();
+        assert!((mann_kendall_z(&down) + z).abs() < 1e-12);
+        // Sizes do not count: one huge value at the end adds as much as a small one.
+        let mut big = up.clone();
+        big[9] = 1e9;
+        assert_eq!(mann_kendall_z(&big), z);
+        // Alternating values have no trend.
+        let zigzag = [0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0];
+        assert!(mann_kendall_z(&zigzag).abs() < 1.0);
+        assert_eq!(mann_kendall_z(&[1.0, 2.0]), 0.0);
+    }
 
     #[test]
     fn medians_and_quantiles() {
