@@ -42,6 +42,10 @@ const YOUNG_SPREADS: f64 = 1.75;
 /// the end of their trend line, not the window's median, is taken as the
 /// level they have reached.
 const TREND_Z: f64 = 3.0;
+/// The trend is read from at most this many of the latest suspect runs: a
+/// small shift held above the limit can keep its runs for long, and the
+/// statistics cost the square of their number.
+const TREND_MAX_RUNS: usize = 60;
 
 /// The level (log residual) the suspect runs `held` have reached, judged on
 /// their last `window`: its median, or, while they keep rising (a drift,
@@ -342,7 +346,10 @@ impl Detector for Degradation {
             .iter()
             .map(|h| h.residual)
             .collect();
-        let held: Vec<f64> = self.held.iter().map(|h| h.residual).collect();
+        let held: Vec<f64> = self.held[self.held.len().saturating_sub(TREND_MAX_RUNS)..]
+            .iter()
+            .map(|h| h.residual)
+            .collect();
         let shift = reached(&held, &tail).unwrap_or(residual);
         let now_ms = base_ms * shift.exp();
         if now_ms >= base_ms * cfg.degradation_min_ratio
