@@ -11,9 +11,10 @@
 //! the CUSUM returns to rest), so a shift cannot drag its own baseline along.
 //! A crossing opens an episode when the level the suspect runs have reached
 //! (their recent median, or where their trend line ends while they keep
-//! rising) is also materially slower (`degradation_min_ratio`, `degradation_min_excess`); it
-//! closes when the median of the last `degradation_recent_runs` is back near
-//! the reference, with the hysteresis every anomaly kind shares.
+//! rising) is also materially slower (`degradation_min_ratio`,
+//! `degradation_min_excess`); it closes when the median of the last
+//! `degradation_recent_runs` is back near the reference, with the hysteresis
+//! every anomaly kind shares.
 
 use std::collections::VecDeque;
 
