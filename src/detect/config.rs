@@ -115,6 +115,14 @@ pub struct DetectConfig {
     pub duration_min_ratio: f64,
     /// …and at least this much longer than expected. Default 60s.
     pub duration_min_excess: Dur,
+    /// The record test: a run at least this many times as long, relative to
+    /// its expectation, as every run of the last two half-lives was relative
+    /// to theirs is beyond anything the pipeline's own history shows, and its
+    /// threshold comes down to there (never below the threshold of ten times
+    /// the budget's tail probability). Default 2.
+    pub duration_record_factor: f64,
+    /// Successful runs absorbed before the record test applies. Default 20.
+    pub duration_record_min_runs: usize,
 
     /// CUSUM slack per run, in robust standard deviations. Default 0.5.
     pub degradation_k: f64,
@@ -214,6 +222,8 @@ impl Default for DetectConfig {
             anomaly_baseline_runs: 50,
             duration_min_ratio: 2.0,
             duration_min_excess: Dur::secs(60),
+            duration_record_factor: 2.0,
+            duration_record_min_runs: 20,
             degradation_k: 0.5,
             degradation_min_ratio: 1.5,
             degradation_min_spreads: 1.25,
@@ -383,6 +393,16 @@ impl DetectConfig {
             dur(self.duration_min_excess),
             "duration_min_excess",
             "must be at most 3650d",
+        );
+        need(
+            real(self.duration_record_factor, 1.0, 1e6),
+            "duration_record_factor",
+            "must be between 1 and 1000000",
+        );
+        need(
+            count(self.duration_record_min_runs, 1, MAX_RUNS),
+            "duration_record_min_runs",
+            "must be between 1 and 100000",
         );
         need(
             real(self.degradation_k, 0.0, 100.0),
@@ -599,7 +619,7 @@ mod property {
     use super::*;
     use crate::detect::testutil::*;
 
-    const FIELDS: usize = 46;
+    const FIELDS: usize = 48;
 
     fn raw_value() -> impl Strategy<Value = f64> {
         prop_oneof![
@@ -766,6 +786,12 @@ mod property {
         }
         if let Some(v) = raw[45] {
             c.systemic_window = Dur((v * 3_600_000.0) as i64);
+        }
+        if let Some(v) = raw[46] {
+            c.duration_record_factor = v;
+        }
+        if let Some(v) = raw[47] {
+            c.duration_record_min_runs = count(v);
         }
         c
     }

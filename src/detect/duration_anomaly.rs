@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::common::{anomaly_hysteresis, end_of, judged_duration};
 use super::episode::{Ctx, Detector, Episode, Notes};
-use super::expected::{Seasonal, Slope};
+use super::expected::{Record, Seasonal, Slope};
 use super::history::{History, log_duration, log_records};
 use super::lifecycle::Lifecycle;
 use crate::model::{AlertKind, Millis, Outcome, Run};
@@ -30,6 +30,11 @@ const WEEKLY_SLACK: Millis = 3_600_000;
 /// …and how alike their durations must be (a weekly job's slow run repeats
 /// itself; two unrelated outliers rarely agree within half again).
 const WEEKLY_SIMILAR: f64 = 1.5;
+/// A run's volume is ordinary within this many spreads of its expectation: only
+/// then may the record test judge its duration (a run that processed three
+/// times its usual records may take three times as long on a pipeline whose
+/// duration-on-volume slope is not learned yet).
+const ORDINARY_VOLUME_Z: f64 = 2.0;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DurationAnomaly {
@@ -39,6 +44,9 @@ pub struct DurationAnomaly {
     /// Runs of the last week that passed the threshold: (start, log duration).
     #[serde(default)]
     slow: Vec<(Millis, f64)>,
+    /// The largest residuals of the absorbed runs of the record window.
+    #[serde(default)]
+    record: Record,
     life: Lifecycle,
 }
 
@@ -95,7 +103,15 @@ impl Detector for DurationAnomaly {
         let mut verdict = None;
         if self.dur.runs() as usize >= cfg.anomaly_min_history && z > SUSPECT_Z {
             let p = self.dur.tail_probability(cfg.false_alarms_per_month);
-            let threshold = self.dur.threshold(cfg, &e, p, true);
+            // Beyond the budget's threshold, or far beyond anything the
+            // pipeline has shown lately while its volume was ordinary.
+            let ordinary = ev.is_none_or(|(v, ev)| ev.z(v).abs() <= ORDINARY_VOLUME_Z);
+            let record = if ordinary {
+                self.record.max_within(t, 2 * cfg.baseline_half_life.ms())
+            } else {
+                None
+            };
+            let threshold = self.dur.record_threshold(cfg, &e, p, record);
             if z > threshold
                 && d as f64 >= expected_ms as f64 * cfg.duration_min_ratio
                 && d - expected_ms >= cfg.duration_min_excess.ms()
@@ -108,6 +124,7 @@ impl Detector for DurationAnomaly {
                     "score": z,
                     "threshold": threshold,
                     "tail_probability": p,
+                    "record_ratio": record.map(f64::exp),
                     "volume_adjusted": adjust != 0.0,
                     "baseline_runs": self.dur.runs(),
                 }));
@@ -163,6 +180,9 @@ impl DurationAnomaly {
     /// was judged on), its volume, and the duration-on-volume slope.
     fn absorb(&mut self, ctx: &Ctx, t: Millis, x: f64, xv: Option<f64>, judged: Option<Judged>) {
         let cfg = ctx.cfg;
+        if let Some((r, ..)) = judged {
+            self.record.push(t, r);
+        }
         if let Some((_, sd, Some((v, ev)), mean)) = judged {
             self.slope.absorb(
                 t,
@@ -392,5 +412,100 @@ mod tests {
         let da = of(&detect(&runs, now, None, &cfg), AlertKind::DurationAnomaly);
         assert_eq!(da.len(), 1, "{da:?}");
         assert_eq!(da[0].started_at, end(&runs[60]));
+    }
+
+    /// A 6-hourly job of 2 minutes whose runs spread over ±0.8 on the log
+    /// scale (0.45× to 2.2×, no tail beyond), with a spike of `spike`× every
+    /// tenth run when given, then one run of `slow`× at run 40.
+    fn loose_six_hourly(spike: Option<f64>, slow: f64) -> Vec<Run> {
+        let durs: Vec<i64> = (0..44)
+            .map(|i| {
+                let f = match spike {
+                    _ if i == 40 => slow,
+                    Some(s) if i % 10 == 5 => s,
+                    _ => (0.8 * hnoise(i, 3)).exp(),
+                };
+                (120_000.0 * f) as i64
+            })
+            .collect();
+        with_durations(&durs, 6 * HOUR)
+    }
+
+    #[test]
+    fn a_run_far_beyond_anything_its_history_shows_is_found() {
+        // Behaviour 9: forty runs of a loose job never passed 2.2× their
+        // expectation; one of 7× is news, though a heavy-tailed reference
+        // learned from forty runs would allow it (the record test off: no alert).
+        let cfg = DetectConfig::default();
+        let runs = loose_six_hourly(None, 7.0);
+        let now = end(&runs[43]);
+        let da = of(&detect(&runs, now, None, &cfg), AlertKind::DurationAnomaly);
+        assert_eq!(da.len(), 1, "{da:?}");
+        assert_eq!(da[0].started_at, end(&runs[40]));
+        let record = da[0].details["record_ratio"].as_f64().expect("record");
+        assert!((2.0..3.5).contains(&record), "record ratio {record}");
+        let off = DetectConfig {
+            duration_record_factor: 1e6,
+            ..DetectConfig::default()
+        };
+        assert!(of(&detect(&runs, now, None, &off), AlertKind::DurationAnomaly).is_empty());
+        // Too early: with fewer runs than `duration_record_min_runs` the
+        // record says too little, and the budget's threshold alone judges.
+        let few = DetectConfig {
+            duration_record_min_runs: 41,
+            ..DetectConfig::default()
+        };
+        assert!(of(&detect(&runs, now, None, &few), AlertKind::DurationAnomaly).is_empty());
+    }
+
+    #[test]
+    fn the_record_allows_for_the_spikes_a_pipeline_has_shown() {
+        // The same job with a 3.2× spike every ten runs: a 5× run is within
+        // twice its own record, and raises nothing; a 12× run is beyond it.
+        let cfg = DetectConfig::default();
+        let quiet = loose_six_hourly(Some(3.2), 5.0);
+        let now = end(&quiet[43]);
+        assert!(of(&detect(&quiet, now, None, &cfg), AlertKind::DurationAnomaly).is_empty());
+        let slow = loose_six_hourly(Some(3.2), 12.0);
+        let da = of(&detect(&slow, now, None, &cfg), AlertKind::DurationAnomaly);
+        assert_eq!(da.len(), 1, "{da:?}");
+        assert_eq!(da[0].started_at, end(&slow[40]));
+    }
+
+    #[test]
+    fn a_run_with_unusual_volume_is_not_judged_by_the_record() {
+        // Behaviour 3 on a young 6-hourly job: its first six days processed
+        // 16k records a run; from run 24 it processes four times as many and
+        // takes 3.5 times as long. The duration-on-volume slope is not learned yet, so
+        // the record test, which knows nothing of volume, stays out of it;
+        // without the volumes the same durations are beyond the record.
+        let cfg = DetectConfig::default();
+        let series = |with_volume: bool| -> Vec<Run> {
+            (0..60)
+                .map(|i| {
+                    let k: f64 = if i >= 24 { 4.0 } else { 1.0 };
+                    let d = 150_000.0 * k.powf(0.9) * (0.4 * hnoise(i, 5)).exp();
+                    let rec = 16_000.0 * k * (0.05 * hnoise(i, 6)).exp();
+                    let start = T0 + i as i64 * 6 * HOUR;
+                    run(
+                        i,
+                        start,
+                        Outcome::Success,
+                        d as i64,
+                        with_volume.then_some(rec as i64),
+                    )
+                })
+                .collect()
+        };
+        let runs = series(true);
+        let now = end(&runs[59]);
+        let da = of(&detect(&runs, now, None, &cfg), AlertKind::DurationAnomaly);
+        assert!(da.is_empty(), "{da:?}");
+        let blind = of(
+            &detect(&series(false), now, None, &cfg),
+            AlertKind::DurationAnomaly,
+        );
+        assert_eq!(blind.len(), 1, "{blind:?}");
+        assert!(blind[0].details["record_ratio"].as_f64().is_some());
     }
 }

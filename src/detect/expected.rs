@@ -63,6 +63,10 @@ const P_MAX: f64 = 0.004;
 /// Student-t with 5 degrees of freedom. Chosen on training seeds 1001-1200
 /// from 2, 3, 6 and 10 (duration errors 43, 44, 39 and 48; 53 without).
 const SCALE_KURTOSIS: f64 = 6.0;
+/// The record test never brings a threshold below the one for this many times
+/// the budget's tail probability: a pipeline whose few runs all happened to be
+/// close together still has its heavy tail allowed for.
+const RECORD_TAIL_FACTOR: f64 = 10.0;
 /// The per-cell sums are rescaled to the current time once their anchor is
 /// this many half-lives behind (a factor of 2^40 stays far inside f32 range).
 const RENORMALISE_HALF_LIVES: i64 = 40;
@@ -371,6 +375,30 @@ impl Seasonal {
         }
     }
 
+    /// The upper threshold of [`Seasonal::threshold`], brought down by the
+    /// record test: with `record` the largest residual (log ratio to its
+    /// expectation) of the runs of the record window, a run `factor` times as
+    /// far beyond its expectation as that is beyond anything the pipeline has
+    /// shown lately, whatever the shape of its tail. Never below the threshold
+    /// of `RECORD_TAIL_FACTOR` times `p`, and only once
+    /// `duration_record_min_runs` runs are in.
+    pub fn record_threshold(
+        &self,
+        cfg: &DetectConfig,
+        e: &Expectation,
+        p: f64,
+        record: Option<f64>,
+    ) -> f64 {
+        let budget = self.threshold(cfg, e, p, true);
+        let Some(r) = record else { return budget };
+        if (self.n as usize) < cfg.duration_record_min_runs {
+            return budget;
+        }
+        let floor = self.threshold(cfg, e, (p * RECORD_TAIL_FACTOR).min(0.5), true);
+        let beyond = (r + cfg.duration_record_factor.ln()) / e.sd;
+        budget.min(floor.max(beyond))
+    }
+
     /// The predictive spread and degrees of freedom (needs at least one run).
     fn spread(&self, cfg: &DetectConfig) -> (f64, f64) {
         // Residuals exist from the second run on; the prior stands in before.
@@ -422,6 +450,40 @@ impl Seasonal {
         self.first.get_or_insert(t);
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
         self.fit = None;
+    }
+}
+
+/// The longest runs of a sliding window, each relative to what was expected
+/// of it when it was judged: (start, log residual), residuals decreasing, so
+/// the first entry inside the window is its maximum (a monotone queue: each
+/// run enters once and leaves once).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    best: Vec<(Millis, f64)>,
+}
+
+impl Record {
+    /// Takes in the residual `r` of a run starting at `t` (starts in order).
+    pub fn push(&mut self, t: Millis, r: f64) {
+        if !r.is_finite() {
+            return;
+        }
+        while self.best.last().is_some_and(|&(_, q)| q <= r) {
+            self.best.pop();
+        }
+        self.best.push((t, r));
+    }
+
+    /// The largest residual of the runs started within `window` before `t`;
+    /// older runs leave for good.
+    pub fn max_within(&mut self, t: Millis, window: Millis) -> Option<f64> {
+        let old = self
+            .best
+            .iter()
+            .position(|&(s, _)| t - s <= window)
+            .unwrap_or(self.best.len());
+        self.best.drain(..old);
+        self.best.first().map(|&(_, r)| r)
     }
 }
 
@@ -844,7 +906,8 @@ pub struct Band {
 /// (before the materiality gates `duration_min_ratio` and
 /// `duration_min_excess`), `lower` the mirror threshold below. `runs` in start
 /// order; runs before the first success, and non-successful runs, get no band.
-/// Volume adjustment is not applied (the band is the seasonal expectation).
+/// Volume adjustment is not applied (the band is the seasonal expectation), so
+/// the record test lowers `upper` whatever the run's volume.
 pub fn duration_band(cfg: &DetectConfig, runs: &[Run]) -> Vec<Band> {
     duration_band_at(cfg, runs, &|_| true)
         .into_iter()
@@ -910,25 +973,30 @@ fn band_at(
     heavy: bool,
 ) -> Vec<Option<Band>> {
     let mut m = Seasonal::default();
+    let mut record = Record::default();
+    let window = 2 * cfg.baseline_half_life.ms();
     let mut out = vec![None; runs.len()];
     for (i, run) in runs.iter().enumerate() {
         if run.outcome != Outcome::Success {
             continue;
         }
         let Some(x) = value(run) else { continue };
-        if wanted(i)
-            && let Some(e) = m.expect(cfg, run.start_at)
-        {
-            let e = if heavy {
-                m.with_scale_uncertainty(cfg, e)
-            } else {
-                e
-            };
+        let e = m.expect(cfg, run.start_at);
+        if let (true, Some(e)) = (wanted(i), e) {
             let p = m.tail_probability(cfg.false_alarms_per_month) / sides;
-            let (zl, zu) = (
-                m.threshold(cfg, &e, p, false),
-                m.threshold(cfg, &e, p, true),
-            );
+            let (zl, zu) = if heavy {
+                let e = m.with_scale_uncertainty(cfg, e);
+                let rec = record.max_within(run.start_at, window);
+                (
+                    m.threshold(cfg, &e, p, false),
+                    m.record_threshold(cfg, &e, p, rec),
+                )
+            } else {
+                (
+                    m.threshold(cfg, &e, p, false),
+                    m.threshold(cfg, &e, p, true),
+                )
+            };
             out[i] = Some(Band {
                 run_id: run.run_id.clone(),
                 start_at: run.start_at,
@@ -936,6 +1004,9 @@ fn band_at(
                 lower: back(e.mean - zl * e.sd),
                 upper: back(e.mean + zu * e.sd),
             });
+        }
+        if heavy && let Some(e) = e {
+            record.push(run.start_at, x - e.mean);
         }
         m.absorb(cfg, run.start_at, x, None);
     }
@@ -1232,6 +1303,32 @@ mod tests {
         }
         let e = m.expect(&cfg, later + 21 * DAY).unwrap();
         assert!((e.mean - 3.0).abs() < 0.05, "{}", e.mean);
+    }
+
+    #[test]
+    fn the_record_is_the_largest_residual_of_its_window() {
+        // Against a brute-force maximum over the window, for residuals in
+        // every order (rising, falling, repeated) and gaps that empty it.
+        let mut rec = Record::default();
+        let mut seen: Vec<(Millis, f64)> = Vec::new();
+        let window = 10 * HOUR;
+        let mut t = T0;
+        for i in 0..400 {
+            t += if i % 97 == 0 { 12 * HOUR } else { HOUR };
+            let want = seen
+                .iter()
+                .filter(|&&(s, _)| t - s <= window)
+                .map(|&(_, r)| r)
+                .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+            assert_eq!(rec.max_within(t, window), want, "run {i}");
+            let r = ((i % 7) as f64 - 3.0) * 0.1 + 0.5 * hnoise(i, 11);
+            rec.push(t, r);
+            seen.push((t, r));
+        }
+        // A run's own residual never counts before it is pushed, and a
+        // non-finite one never does.
+        rec.push(t + HOUR, f64::NAN);
+        assert!(rec.max_within(t + HOUR, window).is_some_and(f64::is_finite));
     }
 
     #[test]

@@ -101,6 +101,11 @@ pub fn explain(kind: &str, details: &Map<String, Value>) -> Vec<String> {
                 num(d, "score").unwrap_or(f64::NAN),
                 num(d, "threshold").unwrap_or(f64::NAN)
             ));
+            if let Some(r) = num(d, "record_ratio") {
+                out.push(format!(
+                    "No run of the last four weeks took more than {r:.1}× its expectation."
+                ));
+            }
             if let Some(b) = baselines(d, "median_ms") {
                 out.push(format!("Baselines: {b}."));
             }
@@ -218,6 +223,11 @@ mod tests {
         assert!(s.contains("2.3×"), "{s}");
         assert!(s.contains("threshold is 4"), "{s}");
         assert!(s.contains("same hour median 15m55s (z +7.6)"), "{s}");
+        assert!(!s.contains("last four weeks"), "{s}");
+        let d = json!({"observed_ms": 600_000, "expected_ms": 100_000, "ratio": 6.0,
+            "score": 3.9, "threshold": 3.5, "record_ratio": 2.46});
+        let s = explain("duration_anomaly", d.as_object().unwrap()).join(" ");
+        assert!(s.contains("more than 2.5× its expectation"), "{s}");
     }
 
     #[test]
