@@ -222,6 +222,74 @@ fn a_suite_reports_medians_and_worst_seeds() {
     }
 }
 
+/// `--config` is read by the commands a suite runs in its own work directory: a
+/// relative path still names the caller's file, and a world that cannot be
+/// evaluated is an error naming the seed, never a score of zero.
+#[test]
+fn a_suite_reads_a_relative_config_and_fails_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("eval-pending.toml"), "").unwrap();
+    std::fs::write(
+        dir.path().join("tight.toml"),
+        "[detect]\nfailure_streak = 2\n",
+    )
+    .unwrap();
+    let suite = |config: &str| {
+        pipemon(dir.path())
+            .args([
+                "--format",
+                "json",
+                "--config",
+                config,
+                "eval",
+                "--seeds",
+                "31",
+                "--pipelines",
+                "12",
+                "--days",
+                "8",
+            ])
+            .assert()
+            .get_output()
+            .clone()
+    };
+    let scored = |out: &std::process::Output| -> Value {
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let plain = scored(&suite("/dev/null"));
+    let tight = scored(&suite("tight.toml"));
+    let count = |r: &Value| {
+        r["worlds"][0]["report"]["kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kind"] == "consecutive_failures")
+            .unwrap()["alerts"]
+            .as_u64()
+            .unwrap()
+    };
+    // Streaks of two are alerted too: the relative file was read.
+    assert!(
+        count(&tight) > count(&plain),
+        "{} vs {}",
+        count(&tight),
+        count(&plain)
+    );
+
+    // A world whose evaluation fails (the configuration is gone by the time the
+    // commands run; here, a directory) stops the suite with exit 2.
+    std::fs::create_dir(dir.path().join("gone.toml")).unwrap();
+    let out = suite("gone.toml");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("seed 31"), "{err}");
+}
+
 #[test]
 fn bad_seed_specs_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();

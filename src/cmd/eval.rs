@@ -66,6 +66,10 @@ fn pipemon(ctx: &Context, work: &Path, db: &Path, args: &[&str]) -> Result<Strin
         .arg("--db")
         .arg(db);
     if let Some(cfg) = &ctx.config {
+        // The child runs in the work directory: a relative path would name
+        // another file there (or none).
+        let cfg = std::path::absolute(cfg)
+            .with_context(|| format!("resolving --config {}", cfg.display()))?;
         cmd.arg("--config").arg(cfg);
     }
     cmd.args(args);
@@ -408,6 +412,11 @@ fn run_suite(ctx: &Context, args: &EvalArgs) -> Result<()> {
             reference: false,
         };
         let mut input = run_world(ctx, &dir, &path, &ds.truth, measure, true)?;
+        // A world pipemon could not import or evaluate has no score: scoring it
+        // would read as a detector that found nothing.
+        if let Some((step, problem)) = input.problems.iter().next() {
+            bail!("eval: seed {seed}: {step} failed: {problem}");
+        }
         input.pending = pending.checks.clone();
         input.pending_kinds = pending.kinds.clone();
         let report = eval::score(&ds.truth, &input);
