@@ -212,6 +212,17 @@ fn a_suite_reports_medians_and_worst_seeds() {
         text.starts_with("suite: 1 worlds of 12 pipelines × 8 days; seeds 31"),
         "{text}"
     );
+    // Each kind with a miss or a false alarm in the table has its errors listed
+    // under the seed, and no other kind does.
+    for row in text.lines().skip(2).take(9) {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        let n = |i: usize| cols[i].parse::<u64>().unwrap();
+        let (kind, incidents, found, fp) = (cols[0], n(1), n(2), n(4));
+        let listed = text
+            .lines()
+            .any(|l| l.starts_with(&format!("  {kind} ")) && l.contains("seed 31:"));
+        assert_eq!(listed, found < incidents || fp > 0, "{kind}: {text}");
+    }
     if text.contains("required target missed") {
         assert_eq!(output.status.code(), Some(1), "{text}");
         let err = String::from_utf8(output.stderr).unwrap();
@@ -280,6 +291,30 @@ fn a_suite_reads_a_relative_config_and_fails_loudly() {
         count(&tight),
         count(&plain)
     );
+    // The text form lists where the errors are: the streaks of two are false
+    // alarms of seed 31, named with their pipeline.
+    let out = pipemon(dir.path())
+        .args([
+            "--config",
+            "tight.toml",
+            "eval",
+            "--seeds",
+            "31",
+            "--pipelines",
+            "12",
+            "--days",
+            "8",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("  consecutive_failures ") && l.contains("seed 31:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("false #"), "{line}");
 
     // A world whose evaluation fails (the configuration is gone by the time the
     // commands run; here, a directory) stops the suite with exit 2.

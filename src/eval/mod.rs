@@ -249,7 +249,7 @@ pub struct KindScore {
     pub ttd_ms: Vec<i64>,
     pub target: Target,
     pub ok: bool,
-    /// Up to ten missed incident ids.
+    /// Up to ten missed incidents: id and pipeline.
     pub missed: Vec<String>,
     /// Up to ten late detections: incident id and how late.
     pub late_alerts: Vec<String>,
@@ -503,7 +503,14 @@ fn match_alerts(truth: &Truth, alerts: &[AlertRecord]) -> Matching {
             .iter()
             .filter(|&&i| matched[i].is_none())
             .take(10)
-            .map(|&i| truth.incidents[i].id.clone())
+            .map(|&i| {
+                let inc = &truth.incidents[i];
+                format!(
+                    "{} {}",
+                    inc.id,
+                    inc.pipeline_id.as_deref().unwrap_or("(systemic)")
+                )
+            })
             .collect();
         let mut ttd: Vec<i64> = Vec::new();
         let mut use_max: Option<f64> = None;

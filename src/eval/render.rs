@@ -230,6 +230,39 @@ pub fn suite_text(r: &SuiteReport) -> String {
         super::suite::F1_WORST,
         super::suite::MAX_NOISE
     );
+    // Where the errors are, so a miss can be looked at: `generate --seed S` with
+    // the suite's size and start day rebuilds the world.
+    let mut errors = String::new();
+    for k in &r.kinds {
+        for w in &r.worlds {
+            let Some(wk) = w.report.kinds.iter().find(|x| x.kind == k.kind) else {
+                continue;
+            };
+            let mut parts = Vec::new();
+            for (what, list) in [
+                ("missed", &wk.missed),
+                ("late", &wk.late_alerts),
+                ("false", &wk.false_alerts),
+            ] {
+                if !list.is_empty() {
+                    parts.push(format!("{what} {}", list.join(", ")));
+                }
+            }
+            if !parts.is_empty() {
+                let _ = writeln!(
+                    errors,
+                    "  {:<24} seed {}: {}",
+                    k.kind,
+                    w.seed,
+                    parts.join("; ")
+                );
+            }
+        }
+    }
+    if !errors.is_empty() {
+        let _ = writeln!(s, "errors by seed (up to ten of each per world):");
+        s.push_str(&errors);
+    }
     if r.failures.is_empty() {
         let _ = writeln!(s, "suite: every required target met");
     } else {
