@@ -143,6 +143,7 @@ impl Detector for DurationAnomaly {
                 verdict = None;
             }
         }
+        notes.outlier = verdict.is_some();
         match verdict {
             Some(details) => self.life.anomalous(at, || {
                 Episode::open(

@@ -83,9 +83,10 @@ impl PipelineState {
         self.rate.observe(ctx, h, run, &mut notes, out);
         if run.outcome != Outcome::Running {
             let mut past = Past::from_run(run);
-            if notes.past_threshold {
+            if notes.past_threshold || notes.outlier {
                 // A hung (or stuck-then-slow) run's duration would teach the
-                // p95s that hangs are normal: its outcome and start count, its
+                // p95s that hangs are normal, an outlier's that a run nine
+                // times as long as usual is: its outcome and start count, its
                 // duration does not.
                 past.duration_ms = None;
             }

@@ -98,6 +98,9 @@ pub struct Notes {
     pub past_threshold: bool,
     /// A performance degradation is open (after this run).
     pub degraded: bool,
+    /// The run was a `duration_anomaly`: like a run past its stuck threshold,
+    /// its duration is no sample of the pipeline's normal durations.
+    pub outlier: bool,
     /// When this run holds up the pipeline's next expected start: that start plus
     /// its tolerance (set by `missed_run`, read by `stuck_run`).
     pub held_up_at: Option<Millis>,

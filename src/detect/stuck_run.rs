@@ -397,6 +397,39 @@ mod tests {
     }
 
     #[test]
+    fn an_outlier_of_the_same_slot_does_not_delay_a_hang() {
+        // Behaviour 8: a 6-hourly job of 3 minutes had one run of 27 minutes
+        // (a duration_anomaly) on a Saturday morning; the next Saturday
+        // morning's run hangs. The outlier is no sample of its slot's normal
+        // durations: the hang is reported by the contract's deadline, which
+        // counts natural runs only.
+        let cfg = DetectConfig::default();
+        let natural = noisy(48, 3.0 * MIN as f64, 5);
+        let mut durs = natural.clone();
+        durs[20] = 27 * MIN;
+        let mut runs = with_durations(&durs, 6 * HOUR);
+        let start = T0 + 48 * 6 * HOUR;
+        runs.push(run(48, start, Outcome::Running, 0, None));
+        let eps = detect(&runs, start + 3 * HOUR, None, &cfg);
+        let da = of(&eps, AlertKind::DurationAnomaly);
+        assert_eq!(da.len(), 1, "{eps:?}");
+        assert_eq!(da[0].run_id.as_deref(), Some("r0020"));
+        let stuck = of(&eps, AlertKind::StuckRun);
+        assert_eq!(stuck.len(), 1, "{eps:?}");
+        let natural: Vec<i64> = natural
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != 20)
+            .map(|(_, &d)| d)
+            .collect();
+        assert!(
+            stuck[0].started_at <= deadline(start, &natural),
+            "stuck after {} min",
+            (stuck[0].started_at - start) / MIN
+        );
+    }
+
+    #[test]
     fn a_two_hour_finisher_was_stuck_while_running_and_raises_no_duration_anomaly() {
         let cfg = DetectConfig::default();
         let (durs, mut runs) = ten_minute_job();
