@@ -249,6 +249,17 @@ impl Seasonal {
 
     /// The expected level (log scale) at `t`, without the spread; None before
     /// the first run.
+    /// The expected level at `t` from the level, hour and weekday effects
+    /// alone, without the hour-of-week cell (None before the first run).
+    pub fn main_level(&mut self, cfg: &DetectConfig, t: Millis) -> Option<f64> {
+        if self.n == 0 {
+            return None;
+        }
+        let f = self.fitted(cfg);
+        let (h, d) = slots(t);
+        Some(f.level + f.hour[h] + f.day[d])
+    }
+
     pub fn level(&mut self, cfg: &DetectConfig, t: Millis) -> Option<f64> {
         if self.n == 0 {
             return None;

@@ -12,7 +12,9 @@
 //! A crossing opens an episode when the level the suspect runs have reached
 //! (their recent median, or where their trend line ends while they keep
 //! rising) is also materially slower (`degradation_min_ratio`,
-//! `degradation_min_excess`); it closes when the median of the last
+//! `degradation_min_excess`), against the full expectation and against its
+//! level, hour and weekday effects alone (a noisy week's hour-of-week cell is
+//! no slowdown); it closes when the median of the last
 //! `degradation_recent_runs` is back near the reference, with the hysteresis
 //! every anomaly kind shares.
 
@@ -118,6 +120,10 @@ struct Held {
     x: f64,
     v: Option<f64>,
     residual: f64,
+    /// The residual against the level, hour and weekday effects alone (None
+    /// in a checkpoint written before it was kept: the residual stands in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    main: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -246,6 +252,7 @@ impl Detector for Degradation {
                     x,
                     v,
                     residual: 0.0,
+                    main: Some(0.0),
                 },
             );
             notes.degraded = false;
@@ -259,7 +266,14 @@ impl Detector for Degradation {
             _ => 0.0,
         };
         let residual = x - e.mean - adjust;
-        let held = Held { t, x, v, residual };
+        let main = x - self.dur.main_level(cfg, t).unwrap_or(e.mean) - adjust;
+        let held = Held {
+            t,
+            x,
+            v,
+            residual,
+            main: Some(main),
+        };
         let limit_now = |d: &Self| {
             cusum_limit(
                 cfg.degradation_k,
@@ -353,8 +367,18 @@ impl Detector for Degradation {
             .collect();
         let shift = reached(&held, &tail).unwrap_or(residual);
         let now_ms = base_ms * shift.exp();
-        if now_ms >= base_ms * cfg.degradation_min_ratio
-            && shift >= cfg.degradation_min_spreads * sd * if young { YOUNG_SPREADS } else { 1.0 }
+        // The hour-of-week cells are learned from few runs each: the shift
+        // must also stand against the level, hour and weekday effects alone,
+        // so one cell that a noisy week set low is not taken for a slowdown.
+        let main_held: Vec<f64> = self.held[self.held.len().saturating_sub(TREND_MAX_RUNS)..]
+            .iter()
+            .map(|h| h.main.unwrap_or(h.residual))
+            .collect();
+        let main_tail = &main_held[main_held.len().saturating_sub(n)..];
+        let shift_main = reached(&main_held, main_tail).unwrap_or(shift);
+        let gated = shift.min(shift_main);
+        if base_ms * gated.exp() >= base_ms * cfg.degradation_min_ratio
+            && gated >= cfg.degradation_min_spreads * sd * if young { YOUNG_SPREADS } else { 1.0 }
             && now_ms - base_ms >= cfg.degradation_min_excess.ms() as f64
         {
             let score = self.cusum;
@@ -380,6 +404,7 @@ impl Detector for Degradation {
                         "threshold": limit,
                         "method": "cusum",
                         "shift_log": shift,
+                        "shift_log_main_effects": shift_main,
                         "degraded_runs": self.held.len(),
                     }),
                 )
@@ -490,6 +515,51 @@ mod tests {
             })
             .collect();
         with_durations(&d, 10 * 60_000)
+    }
+
+    /// A 5-minute job of 30 s (±0.4 on the log scale) for three weeks from a
+    /// Monday; on the second Thursday from 15:00 to 17:00 it ran at half its
+    /// usual duration (a one-off quiet afternoon); from run `step_at` every run
+    /// takes `step` times as long.
+    fn quiet_thursday_once(step_at: usize, step: f64) -> Vec<Run> {
+        let every = 5 * MIN;
+        let d: Vec<i64> = (0..21 * 288)
+            .map(|i| {
+                let t = i as i64 * every;
+                let (day, hour) = (t / DAY, (t % DAY) / HOUR);
+                let quiet = day == 10 && (15..17).contains(&hour);
+                let f = if quiet { 0.5 } else { 1.0 } * if i >= step_at { step } else { 1.0 };
+                (30_000.0 * f * (0.4 * hnoise(i, 21)).exp()) as i64
+            })
+            .collect();
+        with_durations(&d, every)
+    }
+
+    #[test]
+    fn a_cell_that_one_quiet_week_set_low_is_not_a_shift() {
+        // Behaviour 8: the Thursday 15:00-17:00 cells learned one week of
+        // half-length runs, trusted at three quarters; the next Thursday's
+        // ordinary runs there are not a slowdown, because against the level,
+        // hour and weekday effects they are not slow at all.
+        let cfg = DetectConfig::default();
+        let runs = quiet_thursday_once(usize::MAX, 1.0);
+        let now = end(runs.last().unwrap());
+        let eps = of(
+            &detect(&runs, now, None, &cfg),
+            AlertKind::PerformanceDegradation,
+        );
+        assert!(eps.is_empty(), "{eps:?}");
+        // A real tripling in that same afternoon is still found, by its 12th run.
+        let step_at = 17 * 288 + 15 * 12;
+        let runs = quiet_thursday_once(step_at, 3.0);
+        let eps = of(
+            &detect(&runs, now, None, &cfg),
+            AlertKind::PerformanceDegradation,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        assert!(eps[0].started_at <= end(&runs[step_at + 11]), "{eps:?}");
+        let main = eps[0].details["shift_log_main_effects"].as_f64().unwrap();
+        assert!(main > 0.8, "{main}");
     }
 
     #[test]
