@@ -261,17 +261,12 @@ impl Seasonal {
     }
 
     pub fn level(&mut self, cfg: &DetectConfig, t: Millis) -> Option<f64> {
-        if self.n == 0 {
-            return None;
-        }
+        let main = self.main_level(cfg, t)?;
         let k = cfg.seasonal_prior_runs;
-        self.fitted(cfg);
-        let f = self.fit.as_ref().expect("fitted");
-        let (h, d) = slots(t);
-        let c = d * 24 + h;
-        let main = f.level + f.hour[h] + f.day[d];
+        let scale = self.fit.as_ref().expect("fitted").scale;
+        let c = cell_of(t);
         let (w, s) = if self.w.len() == CELLS {
-            (self.w[c] as f64 * f.scale, self.s[c] as f64 * f.scale)
+            (self.w[c] as f64 * scale, self.s[c] as f64 * scale)
         } else {
             (0.0, 0.0)
         };
@@ -994,19 +989,18 @@ fn band_at(
         let Some(x) = value(run) else { continue };
         let e = m.expect(cfg, run.start_at);
         if let (true, Some(e)) = (wanted(i), e) {
-            let p = m.tail_probability(cfg.false_alarms_per_month) / sides;
-            let (zl, zu) = if heavy {
-                let e = m.with_scale_uncertainty(cfg, e);
-                let rec = record.max_within(run.start_at, window);
-                (
-                    m.threshold(cfg, &e, p, false),
-                    m.record_threshold(cfg, &e, p, rec),
-                )
+            let e = if heavy {
+                m.with_scale_uncertainty(cfg, e)
             } else {
-                (
-                    m.threshold(cfg, &e, p, false),
-                    m.threshold(cfg, &e, p, true),
-                )
+                e
+            };
+            let p = m.tail_probability(cfg.false_alarms_per_month) / sides;
+            let zl = m.threshold(cfg, &e, p, false);
+            let zu = if heavy {
+                let rec = record.max_within(run.start_at, window);
+                m.record_threshold(cfg, &e, p, rec)
+            } else {
+                m.threshold(cfg, &e, p, true)
             };
             out[i] = Some(Band {
                 run_id: run.run_id.clone(),

@@ -377,7 +377,7 @@ impl Detector for Degradation {
         let main_tail = &main_held[main_held.len().saturating_sub(n)..];
         let shift_main = reached(&main_held, main_tail).unwrap_or(shift);
         let gated = shift.min(shift_main);
-        if base_ms * gated.exp() >= base_ms * cfg.degradation_min_ratio
+        if gated.exp() >= cfg.degradation_min_ratio
             && gated >= cfg.degradation_min_spreads * sd * if young { YOUNG_SPREADS } else { 1.0 }
             && now_ms - base_ms >= cfg.degradation_min_excess.ms() as f64
         {
