@@ -126,7 +126,8 @@ pub struct DetectConfig {
 
     /// CUSUM slack per run, in robust standard deviations. Default 0.5.
     pub degradation_k: f64,
-    /// The recent median must be at least this many times the baseline. Default 1.5.
+    /// The level the suspect runs have reached (the Hodges-Lehmann location of the
+    /// last `degradation_recent_runs`) must be at least this many times the baseline. Default 1.5.
     pub degradation_min_ratio: f64,
     /// …and the shift (log scale) at least this many of the pipeline's residual
     /// spreads: a shift its own noise does not explain (1.75 times as many while younger than `degradation_min_span`). Default 1.25.

@@ -10,8 +10,8 @@
 //! reference is frozen (the suspect runs are held back, and absorbed only if
 //! the CUSUM returns to rest), so a shift cannot drag its own baseline along.
 //! A crossing opens an episode when the level the suspect runs have reached
-//! (their recent median, or where their trend line ends while they keep
-//! rising) is also materially slower (`degradation_min_ratio`,
+//! (the Hodges-Lehmann location of their latest runs, or where their trend
+//! line ends while they keep rising) is also materially slower (`degradation_min_ratio`,
 //! `degradation_min_excess`), against the full expectation and against its
 //! level, hour and weekday effects alone (a noisy week's hour-of-week cell is
 //! no slowdown); it closes when the median of the last
@@ -28,7 +28,7 @@ use super::episode::{Ctx, Detector, Episode, Notes};
 use super::expected::{Seasonal, Slope};
 use super::history::{History, log_duration, log_records};
 use super::lifecycle::{Hysteresis, Lifecycle};
-use super::stats::{mann_kendall_z, median, theil_sen};
+use super::stats::{hodges_lehmann, mann_kendall_z, median, theil_sen};
 use crate::model::{AlertKind, Millis, Outcome, Run};
 use crate::time::format_duration;
 
@@ -51,12 +51,14 @@ const TREND_Z: f64 = 3.0;
 const TREND_MAX_RUNS: usize = 60;
 
 /// The level (log residual) the suspect runs `held` have reached, judged on
-/// their last `window`: its median, or, while they keep rising (a drift,
-/// whose window median lags it by half a window), the end of their robust
+/// their last `window`: its Hodges-Lehmann location (the median of its
+/// pairwise averages: read from ten runs it wanders less than their median,
+/// and one wild run cannot carry it), or, while they keep rising (a drift, whose
+/// window location lags it by half a window), the end of their robust
 /// trend line, at most the window's slowest run. Ranks and pairwise slopes,
 /// not sizes, decide, so one heavy-tailed run makes no trend.
 fn reached(held: &[f64], window: &[f64]) -> Option<f64> {
-    let med = median(window)?;
+    let med = hodges_lehmann(window)?;
     if mann_kendall_z(held) < TREND_Z {
         return Some(med);
     }

@@ -1,4 +1,5 @@
-//! Small, exact statistics the detectors share: median, MAD, quantiles, and the
+//! Small, exact statistics the detectors share: median, MAD, quantiles, the
+//! Hodges-Lehmann location, trend statistics, and the
 //! binomial upper tail. Inputs are short slices (a baseline window), so sorting a
 //! copy is cheaper and simpler than anything incremental.
 
@@ -23,6 +24,22 @@ pub fn quantile(xs: &[f64], q: f64) -> Option<f64> {
     }
     let hi_v = upper.iter().copied().fold(f64::INFINITY, f64::min);
     Some(lo_v + (hi_v - lo_v) * (pos - lo as f64))
+}
+
+/// The Hodges-Lehmann estimate of location: the median of the averages of
+/// every pair of values (each value with itself included). As robust as the
+/// median to a few wild values (a breakdown point of 29 %), and nearly as
+/// efficient as the mean on well-behaved noise (95 % against the median's
+/// 64 %, asymptotically): read from ten near-normal values its variance is
+/// about three quarters of the median's. None when empty.
+pub fn hodges_lehmann(xs: &[f64]) -> Option<f64> {
+    let mut walsh = Vec::with_capacity(xs.len() * (xs.len() + 1) / 2);
+    for (i, &a) in xs.iter().enumerate() {
+        for &b in &xs[i..] {
+            walsh.push(0.5 * (a + b));
+        }
+    }
+    median(&walsh)
 }
 
 /// Median and robust standard deviation (1.4826 × median absolute deviation),
@@ -155,6 +172,41 @@ mod tests {
         for (xs, q, want) in cases {
             assert_eq!(quantile(xs, q), want, "{xs:?} q={q}");
         }
+    }
+
+    #[test]
+    fn hodges_lehmann_is_the_median_of_pairwise_averages() {
+        assert_eq!(hodges_lehmann(&[]), None);
+        assert_eq!(hodges_lehmann(&[4.0]), Some(4.0));
+        // Averages 1, 1.5, 2, 2, 2.5, 3.
+        assert_eq!(hodges_lehmann(&[3.0, 1.0, 2.0]), Some(2.0));
+        // Averages 0, 0, 0, 1.5, 1.5, 3: between the median (0) and the mean (1).
+        assert_eq!(hodges_lehmann(&[0.0, 3.0, 0.0]), Some(0.75));
+        // One wild value among ten moves it by less than one gap between values.
+        let calm: Vec<f64> = (0..10).map(|i| i as f64 * 0.1).collect();
+        let mut wild = calm.clone();
+        wild[9] = 1e9;
+        let (a, b) = (
+            hodges_lehmann(&calm).unwrap(),
+            hodges_lehmann(&wild).unwrap(),
+        );
+        assert!((a - 0.45).abs() < 1e-12 && b - a < 0.1, "{a} {b}");
+    }
+
+    #[test]
+    fn hodges_lehmann_wanders_less_than_the_median_on_ten_runs() {
+        use crate::detect::testutil::hnoise;
+        // 4000 windows of ten near-normal values (the sum of four uniforms).
+        let (mut hl, mut med) = (0.0, 0.0);
+        for w in 0..4000 {
+            let xs: Vec<f64> = (0..10)
+                .map(|i| (0..4).map(|s| hnoise(w * 10 + i, s)).sum::<f64>())
+                .collect();
+            hl += hodges_lehmann(&xs).unwrap().powi(2);
+            med += median(&xs).unwrap().powi(2);
+        }
+        let ratio = hl / med;
+        assert!(ratio < 0.85, "{ratio}");
     }
 
     #[test]
