@@ -119,7 +119,9 @@ pub struct DetectConfig {
     /// its expectation, as every run of the last two half-lives was relative
     /// to theirs is beyond anything the pipeline's own history shows, and its
     /// threshold comes down to there (never below the threshold of ten times
-    /// the budget's tail probability). Default 2.
+    /// the budget's tail probability). This is the factor for a record of 100
+    /// runs; it scales as (100 / runs)^0.1, so a record of few runs asks for
+    /// more and one of many for less. Default 2.
     pub duration_record_factor: f64,
     /// Successful runs absorbed before the record test applies. Default 20.
     pub duration_record_min_runs: usize,

@@ -67,6 +67,17 @@ const SCALE_KURTOSIS: f64 = 6.0;
 /// the budget's tail probability: a pipeline whose few runs all happened to be
 /// close together still has its heavy tail allowed for.
 const RECORD_TAIL_FACTOR: f64 = 10.0;
+/// The record test's factor is `duration_record_factor` for a record of this
+/// many runs, and scales as (this / runs)^`RECORD_TAIL_SCALE` (`record_factor`).
+const RECORD_REFERENCE_RUNS: f64 = 100.0;
+/// The assumed scale of the upper tail of log residuals, as in
+/// P(r > x) ∝ exp(-x / scale): each tenfold of runs in the record window
+/// lets the record lie about scale × ln 10 further out, so the margin beyond
+/// it that keeps a new run's chance of passing it by chance the same shrinks
+/// by that much. Chosen on training seeds 1001-1200 (duration errors 26 with
+/// a flat factor, 21 at 0.1; 20 at 0.15 and 0.2 with the factor clamped to
+/// 1.5-2.5, an extra pair of settings for one error).
+const RECORD_TAIL_SCALE: f64 = 0.1;
 /// The per-cell sums are rescaled to the current time once their anchor is
 /// this many half-lives behind (a factor of 2^40 stays far inside f32 range).
 const RENORMALISE_HALF_LIVES: i64 = 40;
@@ -401,8 +412,22 @@ impl Seasonal {
             return budget;
         }
         let floor = self.threshold(cfg, e, (p * RECORD_TAIL_FACTOR).min(0.5), true);
-        let beyond = (r + cfg.duration_record_factor.ln()) / e.sd;
+        let beyond = (r + self.record_factor(cfg).ln()) / e.sd;
         budget.min(floor.max(beyond))
+    }
+
+    /// How many times its expectation beyond the record a run must be to pass
+    /// the record test: `duration_record_factor` for a record window of
+    /// `RECORD_REFERENCE_RUNS` runs, more for fewer (twenty runs of a six-hourly
+    /// job bound its tail loosely: 2.35), less for more (the 1,340 runs of a
+    /// half-hourly job's four weeks: 1.54), never below 1.
+    pub fn record_factor(&self, cfg: &DetectConfig) -> f64 {
+        let window = 2.0 * cfg.baseline_half_life.ms() as f64;
+        let runs = (self.n as f64)
+            .min(self.runs_per_month() * window / MONTH_MS)
+            .max(1.0);
+        (cfg.duration_record_factor * (RECORD_REFERENCE_RUNS / runs).powf(RECORD_TAIL_SCALE))
+            .max(1.0)
     }
 
     /// The predictive spread and degrees of freedom (needs at least one run).
@@ -1150,6 +1175,29 @@ mod tests {
         // Heavier budgets, lower thresholds.
         let e = hourly.expect(&cfg, T0 + 60 * HOUR).unwrap();
         assert!(e.z_for(hourly.tail_probability(0.1)) > e.z_for(ph));
+    }
+
+    #[test]
+    fn a_record_of_few_runs_asks_for_more_and_one_of_many_for_less() {
+        // The record window is four weeks (two half-lives). Twenty runs of a
+        // six-hourly job bound its tail loosely; six weeks of a half-hourly
+        // job hold 1,344 runs in the window, however many it has run.
+        let cfg = DetectConfig::default();
+        let factor = |every: i64, n: i64| {
+            let mut m = Seasonal::default();
+            for i in 0..n {
+                m.absorb(&cfg, T0 + i * every, 1.0, None);
+            }
+            m.record_factor(&cfg)
+        };
+        let want = |runs: f64| 2.0 * (100.0 / runs).powf(0.1);
+        let few = factor(6 * HOUR, 20);
+        assert!((few - want(20.0)).abs() < 1e-9 && few > 2.3, "{few}");
+        assert!((factor(DAY / 4, 100) - 2.0).abs() < 1e-9);
+        let many = factor(HOUR / 2, 42 * 48);
+        assert!((many - want(1344.0)).abs() < 0.01 && many < 1.6, "{many}");
+        // Never below the record itself, however many runs.
+        assert!(factor(60_000, 60 * 24 * 30) >= 1.0);
     }
 
     /// Standard normal draw number `i` of stream `salt` (Box-Muller).

@@ -112,7 +112,7 @@ pub fn explain(kind: &str, details: &Map<String, Value>) -> Vec<String> {
         }
         "performance_degradation" => {
             out.push(format!(
-                "The median of recent runs rose from a baseline of {} to {} ({:.2}×).",
+                "The level of the recent runs rose from a baseline of {} to {} ({:.2}×).",
                 dur(d, "baseline_median_ms").unwrap_or_default(),
                 dur(d, "recent_median_ms").unwrap_or_default(),
                 num(d, "ratio").unwrap_or(f64::NAN)
