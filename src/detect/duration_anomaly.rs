@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::common::{anomaly_hysteresis, end_of, judged_duration};
 use super::episode::{Ctx, Detector, Episode, Notes};
-use super::expected::{Record, Seasonal, Slope};
+use super::expected::{Record, Seasonal, Slope, record_window};
 use super::history::{History, log_duration, log_records};
 use super::lifecycle::Lifecycle;
 use crate::model::{AlertKind, Millis, Outcome, Run};
@@ -107,7 +107,7 @@ impl Detector for DurationAnomaly {
             // pipeline has shown lately while its volume was ordinary.
             let ordinary = ev.is_none_or(|(v, ev)| ev.z(v).abs() <= ORDINARY_VOLUME_Z);
             let record = if ordinary {
-                self.record.max_within(t, 2 * cfg.baseline_half_life.ms())
+                self.record.max_within(t, record_window(cfg))
             } else {
                 None
             };

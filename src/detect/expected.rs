@@ -258,8 +258,6 @@ impl Seasonal {
         self.fit.as_ref().expect("fitted")
     }
 
-    /// The expected level (log scale) at `t`, without the spread; None before
-    /// the first run.
     /// The expected level at `t` from the level, hour and weekday effects
     /// alone, without the hour-of-week cell (None before the first run).
     pub fn main_level(&mut self, cfg: &DetectConfig, t: Millis) -> Option<f64> {
@@ -271,6 +269,8 @@ impl Seasonal {
         Some(f.level + f.hour[h] + f.day[d])
     }
 
+    /// The expected level (log scale) at `t`, without the spread; None before
+    /// the first run.
     pub fn level(&mut self, cfg: &DetectConfig, t: Millis) -> Option<f64> {
         let main = self.main_level(cfg, t)?;
         let k = cfg.seasonal_prior_runs;
@@ -422,9 +422,8 @@ impl Seasonal {
     /// job bound its tail loosely: 2.35), less for more (the 1,340 runs of a
     /// half-hourly job's four weeks: 1.54), never below 1.
     pub fn record_factor(&self, cfg: &DetectConfig) -> f64 {
-        let window = 2.0 * cfg.baseline_half_life.ms() as f64;
         let runs = (self.n as f64)
-            .min(self.runs_per_month() * window / MONTH_MS)
+            .min(self.runs_per_month() * record_window(cfg) as f64 / MONTH_MS)
             .max(1.0);
         (cfg.duration_record_factor * (RECORD_REFERENCE_RUNS / runs).powf(RECORD_TAIL_SCALE))
             .max(1.0)
@@ -482,6 +481,12 @@ impl Seasonal {
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
         self.fit = None;
     }
+}
+
+/// The window of runs the record test's record is taken over: two half-lives
+/// of the baseline (four weeks by default).
+pub fn record_window(cfg: &DetectConfig) -> Millis {
+    2 * cfg.baseline_half_life.ms()
 }
 
 /// The longest runs of a sliding window, each relative to what was expected
@@ -1005,7 +1010,7 @@ fn band_at(
 ) -> Vec<Option<Band>> {
     let mut m = Seasonal::default();
     let mut record = Record::default();
-    let window = 2 * cfg.baseline_half_life.ms();
+    let window = record_window(cfg);
     let mut out = vec![None; runs.len()];
     for (i, run) in runs.iter().enumerate() {
         if run.outcome != Outcome::Success {
