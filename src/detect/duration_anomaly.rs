@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::common::{anomaly_hysteresis, end_of, judged_duration};
 use super::episode::{Ctx, Detector, Episode, Notes};
-use super::expected::{Record, Seasonal, Slope, record_window};
+use super::expected::{Record, Seasonal, Slope, ordinary_volume, record_window};
 use super::history::{History, log_duration, log_records};
 use super::lifecycle::Lifecycle;
 use crate::model::{AlertKind, Millis, Outcome, Run};
@@ -30,11 +30,6 @@ const WEEKLY_SLACK: Millis = 3_600_000;
 /// …and how alike their durations must be (a weekly job's slow run repeats
 /// itself; two unrelated outliers rarely agree within half again).
 const WEEKLY_SIMILAR: f64 = 1.5;
-/// A run's volume is ordinary within this many spreads of its expectation: only
-/// then may the record test judge its duration (a run that processed three
-/// times its usual records may take three times as long on a pipeline whose
-/// duration-on-volume slope is not learned yet).
-const ORDINARY_VOLUME_Z: f64 = 2.0;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DurationAnomaly {
@@ -93,10 +88,7 @@ impl Detector for DurationAnomaly {
         // runs is known only roughly, and the reference says so.
         let e = self.dur.with_scale_uncertainty(cfg, e);
         let ev = xv.and_then(|v| self.vol.expect(cfg, t).map(|ev| (v, ev)));
-        let adjust = match (ev, self.slope.beta()) {
-            (Some((v, ev)), Some(b)) => b * (v - ev.mean),
-            _ => 0.0,
-        };
+        let adjust = ev.map_or(0.0, |(v, ev)| self.slope.adjustment(v, &ev));
         let mean = e.mean + adjust;
         let z = (x - mean) / e.sd;
         let expected_ms = (mean.exp() * 1000.0).round() as i64;
@@ -104,8 +96,10 @@ impl Detector for DurationAnomaly {
         if self.dur.runs() as usize >= cfg.anomaly_min_history && z > SUSPECT_Z {
             let p = self.dur.tail_probability(cfg.false_alarms_per_month);
             // Beyond the budget's threshold, or far beyond anything the
-            // pipeline has shown lately while its volume was ordinary.
-            let ordinary = ev.is_none_or(|(v, ev)| ev.z(v).abs() <= ORDINARY_VOLUME_Z);
+            // pipeline has shown lately while its volume was ordinary (a run
+            // that processed three times its usual records may take three
+            // times as long on a pipeline whose slope is not learned yet).
+            let ordinary = ev.is_none_or(|(v, ev)| ordinary_volume(v, &ev));
             let record = if ordinary {
                 self.record.max_within(t, record_window(cfg))
             } else {
@@ -368,6 +362,39 @@ mod tests {
         assert_eq!(da.len(), 1, "{da:?}");
         assert_eq!(da[0].started_at, end(&runs[i]));
         assert_eq!(da[0].details["volume_adjusted"], json!(true));
+    }
+
+    #[test]
+    fn a_volume_far_below_its_range_does_not_make_a_usual_run_slow() {
+        let cfg = DetectConfig::default();
+        // Behaviour 3, at its edge: an hourly job whose durations follow its
+        // volume a little (duration ∝ records^0.3, ±5 % of its own), then a
+        // day of a tenth of its records (a light weekend, a collapse) while
+        // its runs keep their usual length. The volume is news; the runs are
+        // not slow. Read through the slope as learned, a tenth of the records
+        // would have expected them to take half as long.
+        let runs: Vec<Run> = (0..400)
+            .map(|i| {
+                let scale = (0.2 * hnoise(i, 7)).exp();
+                let light = (360..384).contains(&i);
+                let records = 10_000.0 * scale * if light { 0.1 } else { 1.0 };
+                let d = 200_000.0 * scale.powf(0.3) * (1.0 + 0.05 * noise(i));
+                run(
+                    i,
+                    T0 + i as i64 * HOUR,
+                    Outcome::Success,
+                    d as i64,
+                    Some(records as i64),
+                )
+            })
+            .collect();
+        let eps = detect(&runs, end(&runs[399]), None, &cfg);
+        assert!(!of(&eps, AlertKind::VolumeAnomaly).is_empty(), "{eps:?}");
+        assert!(of(&eps, AlertKind::DurationAnomaly).is_empty(), "{eps:?}");
+        assert!(
+            of(&eps, AlertKind::PerformanceDegradation).is_empty(),
+            "{eps:?}"
+        );
     }
 
     #[test]

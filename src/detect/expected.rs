@@ -747,6 +747,14 @@ pub struct Slope {
 /// Smallest correlation, and t statistic, for duration to be judged given volume.
 const SLOPE_MIN_CORR: f64 = 0.3;
 const SLOPE_MIN_T: f64 = 3.0;
+/// A run's volume is ordinary within this many spreads of its expectation:
+/// the range the slope is learned on.
+pub const ORDINARY_VOLUME_Z: f64 = 2.0;
+
+/// Whether `v` lies within the ordinary range of the volume expectation `ev`.
+pub fn ordinary_volume(v: f64, ev: &Expectation) -> bool {
+    ev.z(v).abs() <= ORDINARY_VOLUME_Z
+}
 
 impl Slope {
     /// The slope, when the history shows `v` moving with `u`.
@@ -757,6 +765,20 @@ impl Slope {
         let r = self.suv / (self.suu * self.svv).sqrt();
         let t = r * ((self.sw - 2.0) / (1.0 - r * r).max(1e-12)).sqrt();
         (r >= SLOPE_MIN_CORR && t >= SLOPE_MIN_T).then(|| self.suv / self.suu)
+    }
+
+    /// How much longer (log scale) a run whose volume is `v` is expected to
+    /// take than one of the expected volume `ev`: the slope times the volume
+    /// residual, while the history shows durations following volume. The
+    /// slope is learned on ordinary volumes, and a volume far below them is
+    /// read at the edge of that range (`ORDINARY_VOLUME_Z` spreads down): a
+    /// weekend's light volume on a pipeline whose durations keep their
+    /// weekday length, or a collapse to a few records (the volume detector's
+    /// news), does not make an ordinary run look slow. Above, the residual
+    /// counts in full: a surge of records excuses a long run.
+    pub fn adjustment(&self, v: f64, ev: &Expectation) -> f64 {
+        let Some(b) = self.beta() else { return 0.0 };
+        b * (v - ev.mean).max(-ORDINARY_VOLUME_Z * ev.sd)
     }
 
     /// Takes in one pair of residuals (`u`, `v`), each with its spread for clipping.
@@ -1445,6 +1467,21 @@ mod tests {
         let b = s.beta().unwrap();
         assert!((b - 0.8).abs() < 0.05, "{b}");
         assert_eq!(flat.beta(), None);
+        // The adjustment: the slope times the volume residual within the
+        // ordinary range and above it; below it, held at its edge (two spreads).
+        let ev = Expectation {
+            mean: 7.0,
+            sd: 0.5,
+            df: 30.0,
+            runs: 100,
+        };
+        let near = |a: f64, want: f64| assert!((a - want).abs() < 1e-12, "{a} vs {want}");
+        near(s.adjustment(7.4, &ev), b * 0.4);
+        near(s.adjustment(6.2, &ev), b * -0.8);
+        near(s.adjustment(9.5, &ev), b * 2.5);
+        near(s.adjustment(4.0, &ev), -b);
+        near(s.adjustment(1.0, &ev), -b);
+        assert_eq!(flat.adjustment(9.5, &ev), 0.0);
     }
 
     #[test]

@@ -260,13 +260,13 @@ impl Detector for Degradation {
             notes.degraded = false;
             return;
         };
-        let adjust = match (
-            v.and_then(|v| self.vol.expect(cfg, t).map(|ev| v - ev.mean)),
-            self.slope.beta(),
-        ) {
-            (Some(u), Some(b)) => b * u,
-            _ => 0.0,
-        };
+        let adjust = v
+            .and_then(|v| {
+                self.vol
+                    .expect(cfg, t)
+                    .map(|ev| self.slope.adjustment(v, &ev))
+            })
+            .unwrap_or(0.0);
         let residual = x - e.mean - adjust;
         let main = x - self.dur.main_level(cfg, t).unwrap_or(e.mean) - adjust;
         let held = Held {
