@@ -398,6 +398,41 @@ mod tests {
     }
 
     #[test]
+    fn a_young_job_that_processed_far_more_records_is_not_slow_for_taking_longer() {
+        let cfg = DetectConfig::default();
+        // Behaviours 3 and 7: a six-hourly job two days old (±5 % in duration
+        // and volume) whose ninth run processes ten times its records and
+        // takes four times as long. No slope is learned yet, so the records
+        // beyond the ordinary range explain the time: one volume alert, no
+        // duration alert.
+        let runs: Vec<Run> = (0..10)
+            .map(|i| {
+                let heavy = i == 8;
+                let records =
+                    1_000.0 * (1.0 + 0.05 * noise(i + 3)) * if heavy { 10.0 } else { 1.0 };
+                let d = 300_000.0 * (1.0 + 0.05 * noise(i)) * if heavy { 4.0 } else { 1.0 };
+                run(
+                    i,
+                    T0 + i as i64 * 6 * HOUR,
+                    Outcome::Success,
+                    d as i64,
+                    Some(records as i64),
+                )
+            })
+            .collect();
+        let eps = detect(&runs, end(&runs[9]), None, &cfg);
+        assert_eq!(of(&eps, AlertKind::VolumeAnomaly).len(), 1, "{eps:?}");
+        assert!(of(&eps, AlertKind::DurationAnomaly).is_empty(), "{eps:?}");
+        // The same run at its usual volume is slow.
+        let mut usual = runs.clone();
+        usual[8].records_processed = Some(1_000);
+        let eps = detect(&usual, end(&usual[9]), None, &cfg);
+        let da = of(&eps, AlertKind::DurationAnomaly);
+        assert_eq!(da.len(), 1, "{eps:?}");
+        assert_eq!(da[0].run_id.as_deref(), Some(usual[8].run_id.as_str()));
+    }
+
+    #[test]
     fn relapses_merge_and_episode_runs_stay_out_of_the_baseline() {
         let cfg = DetectConfig::default();
         // Behaviours 1 and 8: hourly job; slow runs at 60 and 62 (inside the

@@ -768,17 +768,25 @@ impl Slope {
     }
 
     /// How much longer (log scale) a run whose volume is `v` is expected to
-    /// take than one of the expected volume `ev`: the slope times the volume
-    /// residual, while the history shows durations following volume. The
+    /// take than one of the expected volume `ev`. Where the history shows
+    /// durations following volume, the slope times the volume residual; the
     /// slope is learned on ordinary volumes, and a volume far below them is
     /// read at the edge of that range (`ORDINARY_VOLUME_Z` spreads down): a
     /// weekend's light volume on a pipeline whose durations keep their
     /// weekday length, or a collapse to a few records (the volume detector's
-    /// news), does not make an ordinary run look slow. Above, the residual
-    /// counts in full: a surge of records excuses a long run.
+    /// news), does not make an ordinary run look slow. Above the range the
+    /// residual counts in full: a surge of records excuses a long run. Where
+    /// no slope is established (a young pipeline, or durations that did not
+    /// move with ordinary volumes), a volume above the ordinary range excuses
+    /// the duration in proportion to its excess over the range's edge: a
+    /// young job's first Monday that processed six times its weekend's records
+    /// is not a slow run for taking four times as long.
     pub fn adjustment(&self, v: f64, ev: &Expectation) -> f64 {
-        let Some(b) = self.beta() else { return 0.0 };
-        b * (v - ev.mean).max(-ORDINARY_VOLUME_Z * ev.sd)
+        let edge = ORDINARY_VOLUME_Z * ev.sd;
+        match self.beta() {
+            Some(b) => b * (v - ev.mean).max(-edge),
+            None => (v - ev.mean - edge).max(0.0),
+        }
     }
 
     /// Takes in one pair of residuals (`u`, `v`), each with its spread for clipping.
@@ -1467,7 +1475,7 @@ mod tests {
         let b = s.beta().unwrap();
         assert!((b - 0.8).abs() < 0.05, "{b}");
         assert_eq!(flat.beta(), None);
-        // The adjustment: the slope times the volume residual within the
+        // With a slope: the slope times the volume residual within the
         // ordinary range and above it; below it, held at its edge (two spreads).
         let ev = Expectation {
             mean: 7.0,
@@ -1481,7 +1489,11 @@ mod tests {
         near(s.adjustment(9.5, &ev), b * 2.5);
         near(s.adjustment(4.0, &ev), -b);
         near(s.adjustment(1.0, &ev), -b);
-        assert_eq!(flat.adjustment(9.5, &ev), 0.0);
+        // Without a slope: nothing within the range or below it; above it,
+        // the excess over its edge, in proportion.
+        assert_eq!(flat.adjustment(7.9, &ev), 0.0);
+        assert_eq!(flat.adjustment(1.0, &ev), 0.0);
+        near(flat.adjustment(9.5, &ev), 1.5);
     }
 
     #[test]
