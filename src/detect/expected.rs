@@ -749,7 +749,7 @@ const SLOPE_MIN_CORR: f64 = 0.3;
 const SLOPE_MIN_T: f64 = 3.0;
 /// A run's volume is ordinary within this many spreads of its expectation:
 /// the range the slope is learned on.
-pub const ORDINARY_VOLUME_Z: f64 = 2.0;
+const ORDINARY_VOLUME_Z: f64 = 2.0;
 
 /// Whether `v` lies within the ordinary range of the volume expectation `ev`.
 pub fn ordinary_volume(v: f64, ev: &Expectation) -> bool {
