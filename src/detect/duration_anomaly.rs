@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::common::{anomaly_hysteresis, end_of, judged_duration};
+use super::common::{WeeklyEcho, anomaly_hysteresis, end_of, judged_duration};
 use super::episode::{Ctx, Detector, Episode, Notes};
 use super::expected::{Record, Seasonal, Slope, ordinary_volume, record_window};
 use super::history::{History, log_duration, log_records};
@@ -23,14 +23,6 @@ use crate::time::format_duration;
 /// threshold is always higher), so the t quantile is computed only for suspects.
 const SUSPECT_Z: f64 = 2.0;
 
-/// A week, and how far from a week apart two slow runs may start to count as the
-/// same hour of the week.
-const WEEK: Millis = 7 * 86_400_000;
-const WEEKLY_SLACK: Millis = 3_600_000;
-/// …and how alike their durations must be (a weekly job's slow run repeats
-/// itself; two unrelated outliers rarely agree within half again).
-const WEEKLY_SIMILAR: f64 = 1.5;
-
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DurationAnomaly {
     dur: Seasonal,
@@ -38,7 +30,7 @@ pub struct DurationAnomaly {
     slope: Slope,
     /// Runs of the last week that passed the threshold: (start, log duration).
     #[serde(default)]
-    slow: Vec<(Millis, f64)>,
+    slow: WeeklyEcho,
     /// The largest residuals of the absorbed runs of the record window.
     #[serde(default)]
     record: Record,
@@ -128,12 +120,7 @@ impl Detector for DurationAnomaly {
             // As slow as a run at the same hour a week ago that was slow too:
             // the weekly rhythm (a Monday-noon compaction), which the seasonal
             // model learns from this run on, not an outlier to page about.
-            let weekly = self.slow.iter().any(|&(s, xs)| {
-                ((t - s) - WEEK).abs() <= WEEKLY_SLACK && (x - xs).abs() <= WEEKLY_SIMILAR.ln()
-            });
-            self.slow.retain(|&(s, _)| t - s <= WEEK + WEEKLY_SLACK);
-            self.slow.push((t, x));
-            if weekly {
+            if self.slow.repeats(t, x) {
                 verdict = None;
             }
         }

@@ -6,12 +6,14 @@
 //! the volume is also `volume_min_ratio` times above or below what was
 //! expected (squared, while less than `volume_min_span` of history exists:
 //! the weekly rhythm not yet seen once). Zero records after a history of
-//! non-zero volume is always an anomaly. Runs of an open episode never enter the baseline.
+//! non-zero volume is always an anomaly. Runs of an open episode never enter the baseline;
+//! a run as far off as the run at the same hour a week before, with the same volume,
+//! is the weekly rhythm (`WeeklyEcho`): reported once, then learned.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::common::{anomaly_hysteresis, end_of};
+use super::common::{WeeklyEcho, anomaly_hysteresis, end_of};
 use super::episode::{Ctx, Detector, Episode, Notes};
 use super::expected::Seasonal;
 use super::history::{History, log_records};
@@ -31,6 +33,9 @@ pub struct VolumeAnomaly {
     vol: Seasonal,
     nonzero: u32,
     zeros: u32,
+    /// Runs of the last week that passed the threshold: (start, log records).
+    #[serde(default)]
+    unusual: WeeklyEcho,
     life: Lifecycle,
 }
 
@@ -88,7 +93,11 @@ impl Detector for VolumeAnomaly {
             // then be `volume_min_ratio` squared away from expected.
             let seen_week = run.start_at - first >= cfg.volume_min_span.ms();
             let ratio = cfg.volume_min_ratio.ln() * if seen_week { 1.0 } else { 2.0 };
-            if z.abs() > threshold && (x - e.mean).abs() > ratio {
+            // As far off as the run at the same hour a week ago was, with the
+            // same volume: the weekly rhythm (a cell that a young pipeline's
+            // one-off surge set high, a weekly load that is always light),
+            // which the model learns from this run on.
+            if z.abs() > threshold && (x - e.mean).abs() > ratio && !self.unusual.repeats(t, x) {
                 let expected = e.mean.exp_m1().round() as i64;
                 verdict = Some(json!({
                     "observed_records": r,
@@ -248,6 +257,50 @@ mod tests {
         );
         assert_eq!(eps.len(), 1, "{eps:?}");
         assert_eq!(eps[0].started_at, end(&runs[30]));
+    }
+
+    /// A two-hourly job first seen on a Saturday (T0 + 5 d) whose first
+    /// Tuesday carried `surge` times its usual records all day (a month-start
+    /// load, which a pipeline this young cannot tell from a heavy weekday),
+    /// then ordinary volume for four more weeks.
+    fn surge_on_its_first_tuesday(surge: f64) -> Vec<Run> {
+        let start = T0 + 5 * DAY;
+        (0..12 * 7 * 5)
+            .map(|i| {
+                let t = start + i as i64 * 2 * HOUR;
+                let (_, d) = crate::detect::history::slots(t);
+                let f = if d == 2 && t < start + 7 * DAY {
+                    surge
+                } else {
+                    1.0
+                };
+                let r = (2_000_000.0 * f * (1.0 + 0.05 * noise(i))) as i64;
+                run(i, t, Outcome::Success, 60_000, Some(r))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_weekday_a_young_surge_taught_wrong_is_reported_once_then_learned() {
+        let cfg = DetectConfig::default();
+        // Behaviour 8: the surge entered the young model's Tuesday cells. The
+        // next Tuesday's ordinary volume is a fifth of that: reported once.
+        // Every Tuesday after is as low as that one, at the same hours: the
+        // model learns it then, and the alert does not come back each week.
+        let runs = surge_on_its_first_tuesday(5.0);
+        let eps = of(
+            &detect(&runs, end(runs.last().unwrap()), None, &cfg),
+            AlertKind::VolumeAnomaly,
+        );
+        assert_eq!(eps.len(), 1, "{eps:?}");
+        let (_, d) = crate::detect::history::slots(eps[0].started_at);
+        assert_eq!(d, 2, "{eps:?}");
+        assert!(eps[0].started_at > T0 + 12 * DAY, "{eps:?}");
+        assert_eq!(eps[0].details["direction"], json!("collapse"));
+        // Without the surge the same history raises nothing.
+        let runs = surge_on_its_first_tuesday(1.0);
+        let quiet = detect(&runs, end(runs.last().unwrap()), None, &cfg);
+        assert!(quiet.is_empty(), "{quiet:?}");
     }
 
     #[test]
