@@ -83,11 +83,14 @@ impl PipelineState {
         self.rate.observe(ctx, h, run, &mut notes, out);
         if run.outcome != Outcome::Running {
             let mut past = Past::from_run(run);
-            if notes.past_threshold || notes.outlier {
-                // A hung (or stuck-then-slow) run's duration would teach the
-                // p95s that hangs are normal, an outlier's that a run nine
-                // times as long as usual is: its outcome and start count, its
-                // duration does not.
+            // A hung (or stuck-then-slow) run's duration would teach the p95s
+            // that hangs are normal, an outlier's that a run nine times as
+            // long as usual is, a degradation's that its slowdown is: its
+            // outcome and start count, its duration does not. A slowdown that
+            // outlasts the remembered durations is the pipeline's level, and
+            // its runs then keep the p95s learned.
+            let degraded = notes.degraded && self.hist.durations() >= ctx.cfg.anomaly_baseline_runs;
+            if notes.past_threshold || notes.outlier || degraded {
                 past.duration_ms = None;
             }
             self.hist.push(past);

@@ -115,6 +115,14 @@ impl History {
         }
     }
 
+    /// How many remembered successful runs carry a duration.
+    pub fn durations(&self) -> usize {
+        self.runs
+            .iter()
+            .filter(|p| p.outcome == Outcome::Success && p.duration_ms.is_some())
+            .count()
+    }
+
     /// Completed runs, oldest first.
     pub fn runs(&self) -> &VecDeque<Past> {
         &self.runs

@@ -430,6 +430,66 @@ mod tests {
     }
 
     #[test]
+    fn a_degradations_runs_do_not_delay_a_later_hang() {
+        // Behaviour 8: a 10-minute hourly job ran 4× as long for a day (a
+        // performance_degradation) from its eleventh day, then recovered; on
+        // its fourteenth day, a run hangs. Each hour's p95 holds the last 12
+        // runs of that hour, one of them from the slow day: the slowdown's
+        // runs are no sample of what the pipeline takes.
+        let cfg = DetectConfig::default();
+        let natural = noisy(13 * 24 + 20, 10.0 * MIN as f64, 7);
+        let mut durs = natural.clone();
+        for d in &mut durs[10 * 24..11 * 24] {
+            *d *= 4;
+        }
+        let mut runs = with_durations(&durs, HOUR);
+        let start = T0 + (13 * 24 + 20) as i64 * HOUR;
+        runs.push(run(durs.len(), start, Outcome::Running, 0, None));
+        let eps = detect(&runs, start + 4 * HOUR, None, &cfg);
+        let deg = of(&eps, AlertKind::PerformanceDegradation);
+        assert_eq!(deg.len(), 1, "{eps:?}");
+        let stuck = of(&eps, AlertKind::StuckRun);
+        assert_eq!(stuck.len(), 1, "{eps:?}");
+        let untouched: Vec<i64> = natural
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !(10 * 24..11 * 24).contains(&i))
+            .map(|(_, &d)| d)
+            .collect();
+        assert!(
+            stuck[0].started_at <= deadline(start, &untouched),
+            "stuck after {} min",
+            (stuck[0].started_at - start) / MIN
+        );
+    }
+
+    #[test]
+    fn a_slowdown_longer_than_the_memory_keeps_the_threshold_learned() {
+        // A 1-minute job run every 5 minutes slowed to 2.5 minutes from its
+        // eleventh day and stayed slow for three days, far more runs than the
+        // history remembers. Its durations then teach the p95s again (the
+        // slowdown is the pipeline's level): a 20-minute run that holds up two
+        // starts is slow, not a hang found by the schedule for want of a p95.
+        let cfg = DetectConfig::default();
+        let days = 24 * 12;
+        let mut durs = noisy(13 * days, MIN as f64, 11);
+        for d in &mut durs[10 * days..] {
+            *d = *d * 5 / 2;
+        }
+        durs.push(20 * MIN);
+        durs.extend(noisy(12, 2.5 * MIN as f64, 3));
+        let runs = with_durations(&durs, 5 * MIN);
+        let eps = detect(&runs, end(runs.last().unwrap()), None, &cfg);
+        assert_eq!(
+            of(&eps, AlertKind::PerformanceDegradation).len(),
+            1,
+            "{eps:?}"
+        );
+        let stuck = of(&eps, AlertKind::StuckRun);
+        assert!(stuck.is_empty(), "{stuck:?}");
+    }
+
+    #[test]
     fn a_two_hour_finisher_was_stuck_while_running_and_raises_no_duration_anomaly() {
         let cfg = DetectConfig::default();
         let (durs, mut runs) = ten_minute_job();
