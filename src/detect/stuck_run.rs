@@ -368,6 +368,23 @@ mod tests {
         start + (4 * p95).max(p95 + HOUR)
     }
 
+    /// Asserts that a stuck alert at `at` for a run started at `start` came by
+    /// the contract's deadline, which counts the runs of `natural` that no
+    /// incident `touched`.
+    fn assert_by_deadline(at: i64, start: i64, natural: &[i64], touched: impl Fn(usize) -> bool) {
+        let untouched: Vec<i64> = natural
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !touched(i))
+            .map(|(_, &d)| d)
+            .collect();
+        assert!(
+            at <= deadline(start, &untouched),
+            "stuck after {} min",
+            (at - start) / MIN
+        );
+    }
+
     /// 40 hourly runs of about 10 minutes, then the run under test.
     fn ten_minute_job() -> (Vec<i64>, Vec<Run>) {
         let durs = noisy(40, 10.0 * MIN as f64, 3);
@@ -416,17 +433,7 @@ mod tests {
         assert_eq!(da[0].run_id.as_deref(), Some("r0020"));
         let stuck = of(&eps, AlertKind::StuckRun);
         assert_eq!(stuck.len(), 1, "{eps:?}");
-        let natural: Vec<i64> = natural
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| i != 20)
-            .map(|(_, &d)| d)
-            .collect();
-        assert!(
-            stuck[0].started_at <= deadline(start, &natural),
-            "stuck after {} min",
-            (stuck[0].started_at - start) / MIN
-        );
+        assert_by_deadline(stuck[0].started_at, start, &natural, |i| i == 20);
     }
 
     #[test]
@@ -450,17 +457,9 @@ mod tests {
         assert_eq!(deg.len(), 1, "{eps:?}");
         let stuck = of(&eps, AlertKind::StuckRun);
         assert_eq!(stuck.len(), 1, "{eps:?}");
-        let untouched: Vec<i64> = natural
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| !(10 * 24..11 * 24).contains(&i))
-            .map(|(_, &d)| d)
-            .collect();
-        assert!(
-            stuck[0].started_at <= deadline(start, &untouched),
-            "stuck after {} min",
-            (stuck[0].started_at - start) / MIN
-        );
+        assert_by_deadline(stuck[0].started_at, start, &natural, |i| {
+            (10 * 24..11 * 24).contains(&i)
+        });
     }
 
     #[test]
