@@ -59,6 +59,11 @@ impl Detector for DurationAnomaly {
         // A stuck run that ended, or a run inside a degradation: someone else's
         // condition, and no part of the baseline.
         if notes.stuck || notes.degraded {
+            if let Some(since) = notes.degraded_since {
+                // The degradation's first runs passed as ordinary while its
+                // evidence gathered: no record of what the pipeline does.
+                self.record.forget_since(since);
+            }
             return;
         }
         if let Some(ep) = self.life.episode_mut()

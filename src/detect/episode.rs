@@ -98,6 +98,10 @@ pub struct Notes {
     pub past_threshold: bool,
     /// A performance degradation is open (after this run).
     pub degraded: bool,
+    /// The degradation opened at this run, and its suspect runs began at this
+    /// start: those runs were judged ordinary while the evidence gathered, and
+    /// belong to the episode.
+    pub degraded_since: Option<Millis>,
     /// The run was a `duration_anomaly`: like a run past its stuck threshold,
     /// its duration is no sample of the pipeline's normal durations.
     pub outlier: bool,

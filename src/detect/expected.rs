@@ -510,6 +510,15 @@ impl Record {
         self.best.push((t, r));
     }
 
+    /// Forgets the runs started at or after `since` (they turned out to belong
+    /// to an episode). The earlier runs they had displaced from the queue are
+    /// not restored: what is left are the earlier runs larger than every one
+    /// forgotten, often none, and until later runs fill it the budget's
+    /// threshold alone judges.
+    pub fn forget_since(&mut self, since: Millis) {
+        self.best.retain(|&(s, _)| s < since);
+    }
+
     /// The largest residual of the runs started within `window` before `t`;
     /// older runs leave for good.
     pub fn max_within(&mut self, t: Millis, window: Millis) -> Option<f64> {
@@ -1417,6 +1426,32 @@ mod tests {
         // non-finite one never does.
         rec.push(t + HOUR, f64::NAN);
         assert!(rec.max_within(t + HOUR, window).is_some_and(f64::is_finite));
+    }
+
+    #[test]
+    fn a_record_forgets_the_runs_an_episode_claims() {
+        // Hourly residuals 0.2, 0.3, 0.6, then a degradation's first runs at
+        // 0.9 and 1.1 (judged ordinary while its evidence gathered). When the
+        // episode opens they leave, and with them the smaller runs they had
+        // displaced from the queue: no record, so the budget's threshold alone
+        // judges until later runs make one.
+        let window = 10 * HOUR;
+        let mut rec = Record::default();
+        for (i, r) in [0.2, 0.3, 0.6, 0.9, 1.1].into_iter().enumerate() {
+            rec.push(T0 + i as i64 * HOUR, r);
+        }
+        assert_eq!(rec.max_within(T0 + 5 * HOUR, window), Some(1.1));
+        rec.forget_since(T0 + 3 * HOUR);
+        assert_eq!(rec.max_within(T0 + 5 * HOUR, window), None);
+        rec.push(T0 + 6 * HOUR, 0.4);
+        assert_eq!(rec.max_within(T0 + 7 * HOUR, window), Some(0.4));
+        // A run before them that was larger than all of them stays the record.
+        let mut rec = Record::default();
+        for (i, r) in [0.2, 1.3, 0.6, 0.9, 1.1].into_iter().enumerate() {
+            rec.push(T0 + i as i64 * HOUR, r);
+        }
+        rec.forget_since(T0 + 3 * HOUR);
+        assert_eq!(rec.max_within(T0 + 5 * HOUR, window), Some(1.3));
     }
 
     #[test]

@@ -411,7 +411,9 @@ impl Detector for Degradation {
                     }),
                 )
             });
-            // The suspect runs belong to the episode: they never enter the baseline.
+            // The suspect runs belong to the episode: they never enter the
+            // baseline, and the other detectors hear where they began.
+            notes.degraded_since = self.held.first().map(|h| h.t);
             self.held.clear();
             self.recent = tail.into();
         } else {
