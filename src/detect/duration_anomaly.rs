@@ -102,7 +102,8 @@ impl Detector for DurationAnomaly {
             } else {
                 None
             };
-            let threshold = self.dur.record_threshold(cfg, &e, p, record);
+            let refilled = self.record.refilled(t, record_window(cfg));
+            let threshold = self.dur.record_threshold(cfg, &e, p, record, refilled);
             if z > threshold
                 && d as f64 >= expected_ms as f64 * cfg.duration_min_ratio
                 && d - expected_ms >= cfg.duration_min_excess.ms()

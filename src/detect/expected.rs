@@ -398,21 +398,24 @@ impl Seasonal {
     /// far beyond its expectation as that is beyond anything the pipeline has
     /// shown lately, whatever the shape of its tail. Never below the threshold
     /// of `RECORD_TAIL_FACTOR` times `p`, and only once
-    /// `duration_record_min_runs` runs are in.
+    /// `duration_record_min_runs` runs are in (in the record itself, where
+    /// `record_runs` says it holds fewer than the window: `Record::refilled`).
     pub fn record_threshold(
         &self,
         cfg: &DetectConfig,
         e: &Expectation,
         p: f64,
         record: Option<f64>,
+        record_runs: Option<u32>,
     ) -> f64 {
         let budget = self.threshold(cfg, e, p, true);
         let Some(r) = record else { return budget };
-        if (self.n as usize) < cfg.duration_record_min_runs {
+        let runs = record_runs.map_or(self.n, |k| k.min(self.n));
+        if (runs as usize) < cfg.duration_record_min_runs {
             return budget;
         }
         let floor = self.threshold(cfg, e, (p * RECORD_TAIL_FACTOR).min(0.5), true);
-        let beyond = (r + self.record_factor(cfg).ln()) / e.sd;
+        let beyond = (r + self.record_factor(cfg, record_runs).ln()) / e.sd;
         budget.min(floor.max(beyond))
     }
 
@@ -420,10 +423,12 @@ impl Seasonal {
     /// the record test: `duration_record_factor` for a record window of
     /// `RECORD_REFERENCE_RUNS` runs, more for fewer (twenty runs of a six-hourly
     /// job bound its tail loosely: 2.35), less for more (the 1,340 runs of a
-    /// half-hourly job's four weeks: 1.54), never below 1.
-    pub fn record_factor(&self, cfg: &DetectConfig) -> f64 {
+    /// half-hourly job's four weeks: 1.54), never below 1. `record_runs`: the
+    /// runs a record holds when it is younger than its window.
+    pub fn record_factor(&self, cfg: &DetectConfig, record_runs: Option<u32>) -> f64 {
         let runs = (self.n as f64)
             .min(self.runs_per_month() * record_window(cfg) as f64 / MONTH_MS)
+            .min(record_runs.map_or(f64::INFINITY, f64::from))
             .max(1.0);
         (cfg.duration_record_factor * (RECORD_REFERENCE_RUNS / runs).powf(RECORD_TAIL_SCALE))
             .max(1.0)
@@ -496,6 +501,11 @@ pub fn record_window(cfg: &DetectConfig) -> Millis {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     best: Vec<(Millis, f64)>,
+    /// Since when the record last forgot an episode's runs, and how many runs
+    /// it has taken in since (None if it never did, or its window has passed
+    /// since): until the window has passed, all that the record holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refilled: Option<(Millis, u32)>,
 }
 
 impl Record {
@@ -503,6 +513,9 @@ impl Record {
     pub fn push(&mut self, t: Millis, r: f64) {
         if !r.is_finite() {
             return;
+        }
+        if let Some((_, k)) = &mut self.refilled {
+            *k = k.saturating_add(1);
         }
         while self.best.last().is_some_and(|&(_, q)| q <= r) {
             self.best.pop();
@@ -517,6 +530,19 @@ impl Record {
     /// threshold alone judges.
     pub fn forget_since(&mut self, since: Millis) {
         self.best.retain(|&(s, _)| s < since);
+        self.refilled = Some((since, 0));
+    }
+
+    /// The runs the record holds when, at `t`, it forgot an episode's runs
+    /// less than `window` before (those taken in since), else None.
+    pub fn refilled(&mut self, t: Millis, window: Millis) -> Option<u32> {
+        match self.refilled {
+            Some((since, k)) if t - since <= window => Some(k),
+            _ => {
+                self.refilled = None;
+                None
+            }
+        }
     }
 
     /// The largest residual of the runs started within `window` before `t`;
@@ -1067,7 +1093,7 @@ fn band_at(
             let zl = m.threshold(cfg, &e, p, false);
             let zu = if heavy {
                 let rec = record.max_within(run.start_at, window);
-                m.record_threshold(cfg, &e, p, rec)
+                m.record_threshold(cfg, &e, p, rec, None)
             } else {
                 m.threshold(cfg, &e, p, true)
             };
@@ -1232,7 +1258,7 @@ mod tests {
             for i in 0..n {
                 m.absorb(&cfg, T0 + i * every, 1.0, None);
             }
-            m.record_factor(&cfg)
+            m.record_factor(&cfg, None)
         };
         let want = |runs: f64| 2.0 * (100.0 / runs).powf(0.1);
         let few = factor(6 * HOUR, 20);
@@ -1452,6 +1478,41 @@ mod tests {
         }
         rec.forget_since(T0 + 3 * HOUR);
         assert_eq!(rec.max_within(T0 + 5 * HOUR, window), Some(1.3));
+        // It counts the runs it takes in until its window has passed.
+        assert_eq!(rec.refilled(T0 + 5 * HOUR, window), Some(0));
+        for i in 5..8 {
+            rec.push(T0 + i * HOUR, 0.1);
+        }
+        assert_eq!(rec.refilled(T0 + 8 * HOUR, window), Some(3));
+        assert_eq!(rec.refilled(T0 + 14 * HOUR, window), None);
+    }
+
+    #[test]
+    fn a_refilled_record_is_judged_by_the_runs_it_holds() {
+        // A half-hourly job with four weeks of runs: its record stands for
+        // 1,344 runs (1.54×). A record that forgot an episode's runs and has
+        // taken in 30 since stands for 30 (2.27×), and below
+        // `duration_record_min_runs` for nothing: the budget's threshold.
+        let cfg = DetectConfig::default();
+        let mut m = Seasonal::default();
+        for i in 0..(28 * 48) {
+            m.absorb(
+                &cfg,
+                T0 + i * 30 * MIN,
+                1.0 + 0.2 * hnoise(i as usize, 4),
+                None,
+            );
+        }
+        let want = |runs: f64| 2.0 * (100.0 / runs).powf(0.1);
+        assert!((m.record_factor(&cfg, None) - want(1344.0)).abs() < 1e-6);
+        assert!((m.record_factor(&cfg, Some(30)) - want(30.0)).abs() < 1e-9);
+        let e = m.expect(&cfg, T0 + 28 * DAY).expect("learned");
+        let p = m.tail_probability(cfg.false_alarms_per_month);
+        let budget = m.threshold(&cfg, &e, p, true);
+        let full = m.record_threshold(&cfg, &e, p, Some(0.1), None);
+        let young = m.record_threshold(&cfg, &e, p, Some(0.1), Some(30));
+        assert!(full < young && young <= budget, "{full} {young} {budget}");
+        assert_eq!(m.record_threshold(&cfg, &e, p, Some(0.1), Some(19)), budget);
     }
 
     #[test]
