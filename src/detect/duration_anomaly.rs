@@ -515,6 +515,41 @@ mod tests {
     }
 
     #[test]
+    fn a_degradations_first_runs_do_not_hide_a_later_outlier() {
+        // Behaviour 8: the loose 6-hourly job ran 4× as long for five days
+        // from its 16th day (a performance_degradation), then recovered; on
+        // its 30th day one run takes 7×. The degradation's first runs, judged
+        // ordinary while its evidence gathered, are no record of what the job
+        // does: the outlier is found.
+        let cfg = DetectConfig::default();
+        let durs: Vec<i64> = (0..120)
+            .map(|i| {
+                let step = if (60..80).contains(&i) { 4.0 } else { 1.0 };
+                let f = if i == 116 {
+                    7.0
+                } else {
+                    (0.8 * hnoise(i, 3)).exp()
+                };
+                (120_000.0 * step * f) as i64
+            })
+            .collect();
+        let runs = with_durations(&durs, 6 * HOUR);
+        let eps = detect(&runs, end(&runs[119]), None, &cfg);
+        let deg = of(&eps, AlertKind::PerformanceDegradation);
+        assert_eq!(deg.len(), 1, "{eps:?}");
+        assert!(
+            deg[0].resolved_at.is_some_and(|r| r < end(&runs[100])),
+            "{deg:?}"
+        );
+        let da: Vec<_> = of(&eps, AlertKind::DurationAnomaly)
+            .into_iter()
+            .filter(|e| e.started_at > end(&runs[80]))
+            .collect();
+        assert_eq!(da.len(), 1, "{eps:?}");
+        assert_eq!(da[0].started_at, end(&runs[116]));
+    }
+
+    #[test]
     fn the_record_allows_for_the_spikes_a_pipeline_has_shown() {
         // The same job with a 3.2× spike every ten runs: a 5× run is within
         // twice its own record, and raises nothing; a 12× run is beyond it.
