@@ -91,6 +91,7 @@ pub enum Command {
     Metrics(MetricsArgs),
     /// Print a shell completion script: `pipemon completions bash > /etc/bash_completion.d/pipemon`.
     Completions {
+        /// The shell to write the script for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -136,8 +137,10 @@ pub struct RejectedArgs {
 pub struct QueryArgs {
     /// pipeline_health, team_health, runs, failures or execution_patterns.
     pub name: String,
+    /// Only this pipeline's rows.
     #[arg(long)]
     pub pipeline: Option<String>,
+    /// Only the rows of this team's pipelines.
     #[arg(long)]
     pub team: Option<String>,
     /// Only runs that started at or after this time: RFC 3339, a date, or an age (24h, 7d).
@@ -172,16 +175,22 @@ pub struct AlertsArgs {
     /// Every alert, firing and resolved.
     #[arg(long)]
     pub all: bool,
+    /// Only firing or only resolved alerts (default: firing).
     #[arg(long, value_parser = ["firing", "resolved"])]
     pub status: Option<String>,
+    /// Only alerts of this kind (pipeline_failed, stuck_run, ...).
     #[arg(long)]
     pub kind: Option<String>,
+    /// Only alerts routed to this team.
     #[arg(long)]
     pub team: Option<String>,
+    /// Only alerts of this severity (critical, high, medium, low).
     #[arg(long)]
     pub severity: Option<String>,
+    /// Only this pipeline's alerts.
     #[arg(long)]
     pub pipeline: Option<String>,
+    /// At most this many rows (a table shows 50 unless given).
     #[arg(long)]
     pub limit: Option<u64>,
 }
@@ -189,12 +198,17 @@ pub struct AlertsArgs {
 #[derive(Debug, Subcommand)]
 pub enum AlertsAction {
     /// One alert with its evidence.
-    Show { id: i64 },
+    Show {
+        /// The alert's id (the first column of `pipemon alerts`).
+        id: i64,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct AckArgs {
+    /// The alert's id (the first column of `pipemon alerts`).
     pub id: i64,
+    /// Why, or who is on it; kept with the acknowledgement.
     #[arg(long)]
     pub comment: Option<String>,
 }
@@ -209,6 +223,7 @@ pub struct SilenceArgs {
 pub enum SilenceAction {
     /// Add a silence: every --match must hold (label=value, !=, =~, !~).
     Add {
+        /// A label matcher: team=payments, kind!=missed_run, pipeline_id=~^etl_.*
         #[arg(long = "match", required = true)]
         matchers: Vec<String>,
         /// How long, e.g. 2h, 30m, 1d.
@@ -220,18 +235,24 @@ pub enum SilenceAction {
         /// End time (instead of --duration).
         #[arg(long)]
         until: Option<String>,
+        /// Why the alerts are silenced (shown with the silence).
         #[arg(long, default_value = "")]
         comment: String,
+        /// Who silenced them (default: $USER).
         #[arg(long)]
         author: Option<String>,
     },
     /// List silences (active and pending; --all for expired too).
     List {
+        /// Expired silences too.
         #[arg(long)]
         all: bool,
     },
     /// End a silence now.
-    Expire { id: i64 },
+    Expire {
+        /// The silence's id (from `pipemon silence list`).
+        id: i64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -248,8 +269,10 @@ pub struct NotifyArgs {
 
 #[derive(Debug, Args)]
 pub struct NotificationsArgs {
+    /// Only notifications in this state.
     #[arg(long, value_parser = ["pending", "sent", "failed"])]
     pub status: Option<String>,
+    /// At most this many rows (a table shows 50 unless given).
     #[arg(long)]
     pub limit: Option<u64>,
 }
@@ -276,15 +299,19 @@ pub enum ConfigAction {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
+    /// How many pipelines the world holds.
     #[arg(long, default_value_t = 60)]
     pub pipelines: u32,
+    /// How many days of history to generate.
     #[arg(long, default_value_t = 30)]
     pub days: u32,
+    /// The world's seed: the same seed gives the same events and truth.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Output directory; receives events.jsonl (or .jsonl.gz) and truth.json.
     #[arg(long)]
     pub out: PathBuf,
+    /// Write the events gzip-compressed (events.jsonl.gz).
     #[arg(long)]
     pub gzip: bool,
     /// First day of the data (RFC 3339 date or time); default 2026-10-01.
@@ -328,10 +355,15 @@ pub struct EvalArgs {
     /// The suite's seeds: `train` (1001…), `test` (2001…), a range `A..B`, or `A,B,C`.
     #[arg(long, value_name = "SPEC", conflicts_with = "seed")]
     pub seeds: Option<String>,
+    /// Pipelines per generated world (default: 40 in a suite; the full or
+    /// --quick size for one world).
     #[arg(long)]
     pub pipelines: Option<u32>,
+    /// Days of history per generated world (default: 21 in a suite; the full or
+    /// --quick size for one world).
     #[arg(long)]
     pub days: Option<u32>,
+    /// The seed of the one generated world.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Small data; speed checks are reported but not judged.
@@ -340,4 +372,32 @@ pub struct EvalArgs {
     /// Exit non-zero when the score is below this.
     #[arg(long, default_value_t = 6)]
     pub min_score: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every subcommand and every option says what it is for in `--help`.
+    #[test]
+    fn every_command_and_option_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {}", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "pipemon", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:?}");
+    }
 }
